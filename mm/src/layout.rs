@@ -28,9 +28,7 @@
 use alloc::vec::Vec;
 use core::fmt;
 
-use crate::consts::{
-    pfn_down, pfn_up, MAX_NUMNODES, MAX_PHYSMEM_BITS, MAX_PHYSMEM_BITS_5LEVEL, PAGE_SHIFT,
-};
+use crate::consts::{pfn_down, pfn_up, MAX_NUMNODES, MAX_PHYSMEM_BITS, MAX_PHYSMEM_BITS_5LEVEL, PAGE_SHIFT};
 
 /// Linux's E820_MAX_ENTRIES on x86_64 with NODES_SHIFT 6: `128 + 3 * MAX_NUMNODES`.
 pub const E820_MAX_ENTRIES: usize = 128 + 3 * MAX_NUMNODES;
@@ -215,19 +213,9 @@ pub enum LayoutNote {
     /// A region with `start == end` was dropped.
     DroppedEmpty { index: usize },
     /// Two regions overlapped; the overlap `[start, end)` went to `winner` instead of `loser`.
-    Overlap {
-        start: u64,
-        end: u64,
-        winner: RegionKind,
-        loser: RegionKind,
-    },
+    Overlap { start: u64, end: u64, winner: RegionKind, loser: RegionKind },
     /// RAM `[start, end)` was trimmed to whole pages `[start_pfn, end_pfn)` (empty if no whole page).
-    TrimmedRam {
-        start: u64,
-        end: u64,
-        start_pfn: u64,
-        end_pfn: u64,
-    },
+    TrimmedRam { start: u64, end: u64, start_pfn: u64, end_pfn: u64 },
     /// RAM pages `[start_pfn, end_pfn)` lie in no NUMA range and were dropped.
     RamWithoutNode { start_pfn: u64, end_pfn: u64 },
 }
@@ -238,26 +226,10 @@ impl fmt::Display for LayoutNote {
             LayoutNote::DroppedEmpty { index } => {
                 write!(f, "region #{} is empty and was dropped", index)
             }
-            LayoutNote::Overlap {
-                start,
-                end,
-                winner,
-                loser,
-            } => write!(
-                f,
-                "[mem {:#018x}-{:#018x}] is both {} and {}; {} wins",
-                start,
-                end - 1,
-                winner,
-                loser,
-                winner
-            ),
-            LayoutNote::TrimmedRam {
-                start,
-                end,
-                start_pfn,
-                end_pfn,
-            } => {
+            LayoutNote::Overlap { start, end, winner, loser } => {
+                write!(f, "[mem {:#018x}-{:#018x}] is both {} and {}; {} wins", start, end - 1, winner, loser, winner)
+            }
+            LayoutNote::TrimmedRam { start, end, start_pfn, end_pfn } => {
                 if start_pfn < end_pfn {
                     write!(
                         f,
@@ -268,12 +240,7 @@ impl fmt::Display for LayoutNote {
                         (end_pfn << PAGE_SHIFT) - 1
                     )
                 } else {
-                    write!(
-                        f,
-                        "RAM [mem {:#018x}-{:#018x}] holds no whole page and was dropped",
-                        start,
-                        end - 1
-                    )
+                    write!(f, "RAM [mem {:#018x}-{:#018x}] holds no whole page and was dropped", start, end - 1)
                 }
             }
             LayoutNote::RamWithoutNode { start_pfn, end_pfn } => write!(
@@ -304,17 +271,9 @@ pub enum LayoutError {
     /// A NUMA range reaches beyond MAX_PHYSMEM_BITS.
     NumaBeyondPhysmem { nid: u32, end: u64, bits: u32 },
     /// Two NUMA ranges of different nodes overlap.
-    NumaOverlap {
-        a: u32,
-        b: u32,
-        start: u64,
-        end: u64,
-    },
+    NumaOverlap { a: u32, b: u32, start: u64, end: u64 },
     /// 1 MiB or more of RAM lies in no NUMA range.
-    NumaCoverage {
-        uncovered_bytes: u64,
-        ram_bytes: u64,
-    },
+    NumaCoverage { uncovered_bytes: u64, ram_bytes: u64 },
     /// The layout holds no RAM page at all.
     NoMemory,
 }
@@ -323,25 +282,13 @@ impl fmt::Display for LayoutError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             LayoutError::TooManyRegions { count, max } => {
-                write!(
-                    f,
-                    "{} firmware regions, but the table holds {} (E820_MAX_ENTRIES)",
-                    count, max
-                )
+                write!(f, "{} firmware regions, but the table holds {} (E820_MAX_ENTRIES)", count, max)
             }
             LayoutError::TooManyNumaRanges { count, max } => {
-                write!(
-                    f,
-                    "{} NUMA memory ranges, but the table holds {} (NR_NODE_MEMBLKS)",
-                    count, max
-                )
+                write!(f, "{} NUMA memory ranges, but the table holds {} (NR_NODE_MEMBLKS)", count, max)
             }
             LayoutError::Inverted { index, start, end } => {
-                write!(
-                    f,
-                    "firmware region #{} ends ({:#x}) before it starts ({:#x})",
-                    index, end, start
-                )
+                write!(f, "firmware region #{} ends ({:#x}) before it starts ({:#x})", index, end, start)
             }
             LayoutError::BeyondPhysmem { index, end, bits } => write!(
                 f,
@@ -352,43 +299,20 @@ impl fmt::Display for LayoutError {
                 1u128 << bits
             ),
             LayoutError::NodeOutOfRange { nid } => {
-                write!(
-                    f,
-                    "NUMA node id {} out of range (MAX_NUMNODES is {})",
-                    nid, MAX_NUMNODES
-                )
+                write!(f, "NUMA node id {} out of range (MAX_NUMNODES is {})", nid, MAX_NUMNODES)
             }
             LayoutError::NumaInverted { nid, start, end } => {
-                write!(
-                    f,
-                    "NUMA range of node {} ends ({:#x}) before it starts ({:#x})",
-                    nid, end, start
-                )
+                write!(f, "NUMA range of node {} ends ({:#x}) before it starts ({:#x})", nid, end, start)
             }
             LayoutError::NumaBeyondPhysmem { nid, end, bits } => {
-                write!(
-                    f,
-                    "NUMA range of node {} ends at {:#x}, beyond MAX_PHYSMEM_BITS {}",
-                    nid, end, bits
-                )
+                write!(f, "NUMA range of node {} ends at {:#x}, beyond MAX_PHYSMEM_BITS {}", nid, end, bits)
             }
-            LayoutError::NumaOverlap { a, b, start, end } => write!(
-                f,
-                "NUMA ranges of node {} and node {} overlap at [mem {:#018x}-{:#018x}]",
-                a,
-                b,
-                start,
-                end - 1
-            ),
-            LayoutError::NumaCoverage {
-                uncovered_bytes,
-                ram_bytes,
-            } => write!(
-                f,
-                "NUMA: no nodes coverage for {}MB of {}MB RAM",
-                uncovered_bytes >> 20,
-                ram_bytes >> 20
-            ),
+            LayoutError::NumaOverlap { a, b, start, end } => {
+                write!(f, "NUMA ranges of node {} and node {} overlap at [mem {:#018x}-{:#018x}]", a, b, start, end - 1)
+            }
+            LayoutError::NumaCoverage { uncovered_bytes, ram_bytes } => {
+                write!(f, "NUMA: no nodes coverage for {}MB of {}MB RAM", uncovered_bytes >> 20, ram_bytes >> 20)
+            }
             LayoutError::NoMemory => f.write_str("the layout holds no whole page of RAM"),
         }
     }
@@ -403,18 +327,14 @@ pub struct LayoutOptions {
 
 impl Default for LayoutOptions {
     fn default() -> Self {
-        LayoutOptions {
-            max_physmem_bits: MAX_PHYSMEM_BITS,
-        }
+        LayoutOptions { max_physmem_bits: MAX_PHYSMEM_BITS }
     }
 }
 
 impl LayoutOptions {
     /// Options with 5-level paging (MAX_PHYSMEM_BITS 52).
     pub fn five_level() -> Self {
-        LayoutOptions {
-            max_physmem_bits: MAX_PHYSMEM_BITS_5LEVEL,
-        }
+        LayoutOptions { max_physmem_bits: MAX_PHYSMEM_BITS_5LEVEL }
     }
 }
 
@@ -470,10 +390,7 @@ impl Layout {
         if memory.is_empty() {
             return Err(LayoutError::NoMemory);
         }
-        Ok(Layout {
-            memory,
-            ..Layout::default()
-        })
+        Ok(Layout { memory, ..Layout::default() })
     }
 
     /// Total RAM pages.
@@ -483,18 +400,8 @@ impl Layout {
 
     /// The highest node id with memory, plus one (0 for no memory).
     pub fn nr_node_ids(&self) -> usize {
-        let from_mem = self
-            .memory
-            .iter()
-            .map(|r| r.nid as usize + 1)
-            .max()
-            .unwrap_or(0);
-        let from_numa = self
-            .numa
-            .iter()
-            .map(|r| r.nid as usize + 1)
-            .max()
-            .unwrap_or(0);
+        let from_mem = self.memory.iter().map(|r| r.nid as usize + 1).max().unwrap_or(0);
+        let from_numa = self.numa.iter().map(|r| r.nid as usize + 1).max().unwrap_or(0);
         from_mem.max(from_numa)
     }
 }
@@ -506,34 +413,20 @@ pub fn normalize(
     opts: &LayoutOptions,
 ) -> Result<Layout, LayoutError> {
     if regions.len() > E820_MAX_ENTRIES {
-        return Err(LayoutError::TooManyRegions {
-            count: regions.len(),
-            max: E820_MAX_ENTRIES,
-        });
+        return Err(LayoutError::TooManyRegions { count: regions.len(), max: E820_MAX_ENTRIES });
     }
     if numa.len() > NR_NODE_MEMBLKS {
-        return Err(LayoutError::TooManyNumaRanges {
-            count: numa.len(),
-            max: NR_NODE_MEMBLKS,
-        });
+        return Err(LayoutError::TooManyNumaRanges { count: numa.len(), max: NR_NODE_MEMBLKS });
     }
     let limit: u128 = 1u128 << opts.max_physmem_bits;
     let mut notes = Vec::new();
     let mut input: Vec<FirmwareRegion> = Vec::with_capacity(regions.len());
     for (index, r) in regions.iter().enumerate() {
         if r.end < r.start {
-            return Err(LayoutError::Inverted {
-                index,
-                start: r.start,
-                end: r.end,
-            });
+            return Err(LayoutError::Inverted { index, start: r.start, end: r.end });
         }
         if r.end as u128 > limit {
-            return Err(LayoutError::BeyondPhysmem {
-                index,
-                end: r.end,
-                bits: opts.max_physmem_bits,
-            });
+            return Err(LayoutError::BeyondPhysmem { index, end: r.end, bits: opts.max_physmem_bits });
         }
         if r.start == r.end {
             notes.push(LayoutNote::DroppedEmpty { index });
@@ -548,12 +441,7 @@ pub fn normalize(
     for r in regions.iter().filter(|r| r.kind.is_ram()) {
         let (s, e) = (pfn_up(r.start), pfn_down(r.end));
         if s << PAGE_SHIFT != r.start || e << PAGE_SHIFT != r.end {
-            notes.push(LayoutNote::TrimmedRam {
-                start: r.start,
-                end: r.end,
-                start_pfn: s,
-                end_pfn: e.max(s),
-            });
+            notes.push(LayoutNote::TrimmedRam { start: r.start, end: r.end, start_pfn: s, end_pfn: e.max(s) });
         }
         if s < e {
             ram.push((s, e, r.kind));
@@ -566,18 +454,10 @@ pub fn normalize(
     let mut uncovered_pages = 0u64;
     for &(s, e, kind) in &ram {
         if kind == RegionKind::BootloaderReserved {
-            reserved.push(Reservation {
-                start_pfn: s,
-                end_pfn: e,
-                reason: ReserveReason::Bootloader,
-            });
+            reserved.push(Reservation { start_pfn: s, end_pfn: e, reason: ReserveReason::Bootloader });
         }
         if numa.is_empty() {
-            memory.push(MemRange {
-                start_pfn: s,
-                end_pfn: e,
-                nid: 0,
-            });
+            memory.push(MemRange { start_pfn: s, end_pfn: e, nid: 0 });
             continue;
         }
         // Loop invariant: [s, cur) has been assigned to nodes or recorded as uncovered.
@@ -589,18 +469,11 @@ pub fn normalize(
             }
             if ns > cur {
                 uncovered_pages += ns - cur;
-                notes.push(LayoutNote::RamWithoutNode {
-                    start_pfn: cur,
-                    end_pfn: ns,
-                });
+                notes.push(LayoutNote::RamWithoutNode { start_pfn: cur, end_pfn: ns });
                 cur = ns;
             }
             let piece_end = ne.min(e);
-            memory.push(MemRange {
-                start_pfn: cur,
-                end_pfn: piece_end,
-                nid: n.nid,
-            });
+            memory.push(MemRange { start_pfn: cur, end_pfn: piece_end, nid: n.nid });
             cur = piece_end;
             if cur == e {
                 break;
@@ -608,32 +481,19 @@ pub fn normalize(
         }
         if cur < e {
             uncovered_pages += e - cur;
-            notes.push(LayoutNote::RamWithoutNode {
-                start_pfn: cur,
-                end_pfn: e,
-            });
+            notes.push(LayoutNote::RamWithoutNode { start_pfn: cur, end_pfn: e });
         }
     }
     let ram_pages: u64 = ram.iter().map(|&(s, e, _)| e - s).sum();
     let uncovered_bytes = uncovered_pages << PAGE_SHIFT;
     if uncovered_bytes >= NUMA_COVERAGE_SLACK {
-        return Err(LayoutError::NumaCoverage {
-            uncovered_bytes,
-            ram_bytes: ram_pages << PAGE_SHIFT,
-        });
+        return Err(LayoutError::NumaCoverage { uncovered_bytes, ram_bytes: ram_pages << PAGE_SHIFT });
     }
     let memory = merge_memory(memory);
     if memory.is_empty() {
         return Err(LayoutError::NoMemory);
     }
-    Ok(Layout {
-        regions,
-        memory,
-        reserved: merge_reservations(reserved),
-        numa,
-        uncovered_bytes,
-        notes,
-    })
+    Ok(Layout { regions, memory, reserved: merge_reservations(reserved), numa, uncovered_bytes, notes })
 }
 
 /// Splits the regions at every boundary and gives each elementary interval the kind of highest precedence.
@@ -656,24 +516,14 @@ fn resolve_overlaps(input: &[FirmwareRegion], notes: &mut Vec<LayoutNote>) -> Ve
                 None => best = Some(r.kind),
                 Some(b) if b == r.kind => {}
                 Some(b) => {
-                    let (winner, loser) = if r.kind.precedence() > b.precedence() {
-                        (r.kind, b)
-                    } else {
-                        (b, r.kind)
-                    };
+                    let (winner, loser) = if r.kind.precedence() > b.precedence() { (r.kind, b) } else { (b, r.kind) };
                     match notes.last_mut() {
-                        Some(LayoutNote::Overlap {
-                            end,
-                            winner: w2,
-                            loser: l2,
-                            ..
-                        }) if *end == s && *w2 == winner && *l2 == loser => *end = e,
-                        _ => notes.push(LayoutNote::Overlap {
-                            start: s,
-                            end: e,
-                            winner,
-                            loser,
-                        }),
+                        Some(LayoutNote::Overlap { end, winner: w2, loser: l2, .. })
+                            if *end == s && *w2 == winner && *l2 == loser =>
+                        {
+                            *end = e
+                        }
+                        _ => notes.push(LayoutNote::Overlap { start: s, end: e, winner, loser }),
                     }
                     best = Some(winner);
                 }
@@ -682,20 +532,13 @@ fn resolve_overlaps(input: &[FirmwareRegion], notes: &mut Vec<LayoutNote>) -> Ve
         let Some(kind) = best else { continue };
         match out.last_mut() {
             Some(last) if last.end == s && last.kind == kind => last.end = e,
-            _ => out.push(FirmwareRegion {
-                start: s,
-                end: e,
-                kind,
-            }),
+            _ => out.push(FirmwareRegion { start: s, end: e, kind }),
         }
     }
     out
 }
 
-fn normalize_numa(
-    numa: &[NumaAffinity],
-    opts: &LayoutOptions,
-) -> Result<Vec<NumaAffinity>, LayoutError> {
+fn normalize_numa(numa: &[NumaAffinity], opts: &LayoutOptions) -> Result<Vec<NumaAffinity>, LayoutError> {
     let limit: u128 = 1u128 << opts.max_physmem_bits;
     let mut v: Vec<NumaAffinity> = Vec::with_capacity(numa.len());
     for n in numa {
@@ -703,18 +546,10 @@ fn normalize_numa(
             return Err(LayoutError::NodeOutOfRange { nid: n.nid });
         }
         if n.end < n.start {
-            return Err(LayoutError::NumaInverted {
-                nid: n.nid,
-                start: n.start,
-                end: n.end,
-            });
+            return Err(LayoutError::NumaInverted { nid: n.nid, start: n.start, end: n.end });
         }
         if n.end as u128 > limit {
-            return Err(LayoutError::NumaBeyondPhysmem {
-                nid: n.nid,
-                end: n.end,
-                bits: opts.max_physmem_bits,
-            });
+            return Err(LayoutError::NumaBeyondPhysmem { nid: n.nid, end: n.end, bits: opts.max_physmem_bits });
         }
         if n.start < n.end {
             v.push(*n);
@@ -753,9 +588,7 @@ fn merge_memory(v: Vec<MemRange>) -> Vec<MemRange> {
     let mut out: Vec<MemRange> = Vec::with_capacity(v.len());
     for r in v {
         match out.last_mut() {
-            Some(last) if last.end_pfn == r.start_pfn && last.nid == r.nid => {
-                last.end_pfn = r.end_pfn
-            }
+            Some(last) if last.end_pfn == r.start_pfn && last.nid == r.nid => last.end_pfn = r.end_pfn,
             _ => out.push(r),
         }
     }
@@ -808,77 +641,38 @@ mod tests {
         assert_eq!(
             l.memory,
             vec![
-                MemRange {
-                    start_pfn: 0,
-                    end_pfn: 0x9f,
-                    nid: 0
-                },
-                MemRange {
-                    start_pfn: 0x100,
-                    end_pfn: 0xbffe0,
-                    nid: 0
-                },
-                MemRange {
-                    start_pfn: 0x100000,
-                    end_pfn: 0x13a000,
-                    nid: 0
-                },
+                MemRange { start_pfn: 0, end_pfn: 0x9f, nid: 0 },
+                MemRange { start_pfn: 0x100, end_pfn: 0xbffe0, nid: 0 },
+                MemRange { start_pfn: 0x100000, end_pfn: 0x13a000, nid: 0 },
             ]
         );
         assert_eq!(
             l.reserved,
-            vec![Reservation {
-                start_pfn: 0x1000,
-                end_pfn: 0x1571,
-                reason: ReserveReason::Bootloader
-            }]
+            vec![Reservation { start_pfn: 0x1000, end_pfn: 0x1571, reason: ReserveReason::Bootloader }]
         );
         // The two bootloader regions merged into one region, as did nothing else.
         assert_eq!(l.regions.len(), 10);
-        assert!(l
-            .notes
-            .iter()
-            .any(|n| matches!(n, LayoutNote::TrimmedRam { end_pfn: 0x9f, .. })));
+        assert!(l.notes.iter().any(|n| matches!(n, LayoutNote::TrimmedRam { end_pfn: 0x9f, .. })));
     }
 
     #[test]
     fn overlaps_resolved_by_precedence_and_noted() {
         let l = normalize(
-            &[
-                fr(0, 0x10000, Usable),
-                fr(0x8000, 0x20000, Reserved),
-                fr(0x1f000, 0x30000, AcpiNvs),
-            ],
+            &[fr(0, 0x10000, Usable), fr(0x8000, 0x20000, Reserved), fr(0x1f000, 0x30000, AcpiNvs)],
             &[],
             &LayoutOptions::default(),
         )
         .unwrap();
         assert_eq!(
             l.regions,
-            vec![
-                fr(0, 0x8000, Usable),
-                fr(0x8000, 0x1f000, Reserved),
-                fr(0x1f000, 0x30000, AcpiNvs)
-            ]
+            vec![fr(0, 0x8000, Usable), fr(0x8000, 0x1f000, Reserved), fr(0x1f000, 0x30000, AcpiNvs)]
         );
         assert_eq!(l.notes.len(), 2);
         assert!(matches!(
             l.notes[0],
-            LayoutNote::Overlap {
-                start: 0x8000,
-                end: 0x10000,
-                winner: Reserved,
-                loser: Usable
-            }
+            LayoutNote::Overlap { start: 0x8000, end: 0x10000, winner: Reserved, loser: Usable }
         ));
-        assert_eq!(
-            l.memory,
-            vec![MemRange {
-                start_pfn: 0,
-                end_pfn: 8,
-                nid: 0
-            }]
-        );
+        assert_eq!(l.memory, vec![MemRange { start_pfn: 0, end_pfn: 8, nid: 0 }]);
     }
 
     #[test]
@@ -903,107 +697,51 @@ mod tests {
         let o = LayoutOptions::default();
         assert_eq!(
             normalize(&[fr(10, 5, Usable)], &[], &o),
-            Err(LayoutError::Inverted {
-                index: 0,
-                start: 10,
-                end: 5
-            })
+            Err(LayoutError::Inverted { index: 0, start: 10, end: 5 })
         );
-        assert!(matches!(
-            normalize(&[fr(0, 1 << 47, Usable)], &[], &o),
-            Err(LayoutError::BeyondPhysmem { .. })
-        ));
+        assert!(matches!(normalize(&[fr(0, 1 << 47, Usable)], &[], &o), Err(LayoutError::BeyondPhysmem { .. })));
         assert!(normalize(&[fr(0, 1 << 47, Usable)], &[], &LayoutOptions::five_level()).is_ok());
-        let many: Vec<_> = (0..E820_MAX_ENTRIES as u64 + 1)
-            .map(|i| fr(i << 20, (i << 20) + 4096, Usable))
-            .collect();
+        let many: Vec<_> = (0..E820_MAX_ENTRIES as u64 + 1).map(|i| fr(i << 20, (i << 20) + 4096, Usable)).collect();
         assert_eq!(
             normalize(&many, &[], &o),
-            Err(LayoutError::TooManyRegions {
-                count: E820_MAX_ENTRIES + 1,
-                max: E820_MAX_ENTRIES
-            })
+            Err(LayoutError::TooManyRegions { count: E820_MAX_ENTRIES + 1, max: E820_MAX_ENTRIES })
         );
-        assert_eq!(
-            normalize(&[fr(0, 100, Usable)], &[], &o),
-            Err(LayoutError::NoMemory)
-        );
-        let n = |nid, start, end| NumaAffinity {
-            nid,
-            start,
-            end,
-            hotplug: false,
-        };
+        assert_eq!(normalize(&[fr(0, 100, Usable)], &[], &o), Err(LayoutError::NoMemory));
+        let n = |nid, start, end| NumaAffinity { nid, start, end, hotplug: false };
         assert_eq!(
             normalize(&[fr(0, 1 << 30, Usable)], &[n(64, 0, 1 << 30)], &o),
             Err(LayoutError::NodeOutOfRange { nid: 64 })
         );
         assert!(matches!(
-            normalize(
-                &[fr(0, 1 << 30, Usable)],
-                &[n(0, 0, 1 << 29), n(1, 1 << 28, 1 << 30)],
-                &o
-            ),
+            normalize(&[fr(0, 1 << 30, Usable)], &[n(0, 0, 1 << 29), n(1, 1 << 28, 1 << 30)], &o),
             Err(LayoutError::NumaOverlap { a: 0, b: 1, .. })
         ));
         assert!(matches!(
             normalize(&[fr(0, 1 << 30, Usable)], &[n(0, 0, 1 << 29)], &o),
-            Err(LayoutError::NumaCoverage {
-                uncovered_bytes: 0x2000_0000,
-                ..
-            })
+            Err(LayoutError::NumaCoverage { uncovered_bytes: 0x2000_0000, .. })
         ));
-        for e in [
-            LayoutError::NoMemory,
-            LayoutError::NodeOutOfRange { nid: 70 },
-        ] {
+        for e in [LayoutError::NoMemory, LayoutError::NodeOutOfRange { nid: 70 }] {
             assert!(!alloc::format!("{}", e).is_empty());
         }
     }
 
     #[test]
     fn numa_split_and_small_gaps_dropped_with_note() {
-        let n = |nid, start, end| NumaAffinity {
-            nid,
-            start,
-            end,
-            hotplug: false,
-        };
+        let n = |nid, start, end| NumaAffinity { nid, start, end, hotplug: false };
         // pc -m 4000M with two nodes of 2000M (qemu-layouts.md).
         let l = normalize(
             &qemu_m4000(),
-            &[
-                n(0, 0, 0xa0000),
-                n(0, 0x100000, 0x7d000000),
-                n(1, 0x7d000000, 0xc0000000),
-                n(1, 1 << 32, 0x13a000000),
-            ],
+            &[n(0, 0, 0xa0000), n(0, 0x100000, 0x7d000000), n(1, 0x7d000000, 0xc0000000), n(1, 1 << 32, 0x13a000000)],
             &LayoutOptions::default(),
         )
         .unwrap();
         assert_eq!(
             l.memory,
             vec![
-                MemRange {
-                    start_pfn: 0,
-                    end_pfn: 0x9f,
-                    nid: 0
-                },
-                MemRange {
-                    start_pfn: 0x100,
-                    end_pfn: 0x7d000,
-                    nid: 0
-                },
-                MemRange {
-                    start_pfn: 0x7d000,
-                    end_pfn: 0xbffe0,
-                    nid: 1
-                },
-                MemRange {
-                    start_pfn: 0x100000,
-                    end_pfn: 0x13a000,
-                    nid: 1
-                },
+                MemRange { start_pfn: 0, end_pfn: 0x9f, nid: 0 },
+                MemRange { start_pfn: 0x100, end_pfn: 0x7d000, nid: 0 },
+                MemRange { start_pfn: 0x7d000, end_pfn: 0xbffe0, nid: 1 },
+                MemRange { start_pfn: 0x100000, end_pfn: 0x13a000, nid: 1 },
             ]
         );
         // A 64 KiB gap in coverage is dropped and noted, not an error.
@@ -1014,20 +752,13 @@ mod tests {
         )
         .unwrap();
         assert_eq!(l.uncovered_bytes, 0x10000);
-        assert!(l.notes.contains(&LayoutNote::RamWithoutNode {
-            start_pfn: 0x10000,
-            end_pfn: 0x10010
-        }));
+        assert!(l.notes.contains(&LayoutNote::RamWithoutNode { start_pfn: 0x10000, end_pfn: 0x10010 }));
         assert_eq!(l.memory_pages(), (1 << 18) - 16);
     }
 
     #[test]
     fn from_memory_ranges_sorts_and_rejects_overlap() {
-        let m = |s, e, nid| MemRange {
-            start_pfn: s,
-            end_pfn: e,
-            nid,
-        };
+        let m = |s, e, nid| MemRange { start_pfn: s, end_pfn: e, nid };
         let l = Layout::from_memory_ranges(&[m(0x1000, 0x2000, 0), m(1, 0x9e, 1)]).unwrap();
         assert_eq!(l.memory[0], m(1, 0x9e, 1));
         assert!(Layout::from_memory_ranges(&[m(0, 10, 0), m(5, 20, 1)]).is_err());
