@@ -17,3 +17,5 @@ pub mod cmdline;
 pub mod consts;
 pub mod dmesg;
 pub mod layout;
+pub mod page;
+pub mod sparse;
