@@ -17,5 +17,6 @@ pub mod cmdline;
 pub mod consts;
 pub mod dmesg;
 pub mod layout;
+pub mod memblock;
 pub mod page;
 pub mod sparse;
