@@ -20,3 +20,4 @@ pub mod layout;
 pub mod memblock;
 pub mod page;
 pub mod sparse;
+pub mod zones;
