@@ -16,6 +16,10 @@
 //!    then `adjust_zone_range_for_zone_movable`), present pages (the node's memory inside the span) and absent
 //!    pages (`zone_absent_pages_in_node`), and the node totals (`calculate_node_totalpages`).
 //!
+//! [`compute_zones_with`] also takes memblock's flags ([`MemblockFlags`]: hot-pluggable and mirrored ranges, an
+//! e820 `max_pfn` above the end of memblock); [`Zones::zone_for_pfn`] says which zone `memmap_init` links a memory
+//! pfn to. Surprising outcomes (an option ignored, no ZONE_MOVABLE after all) are recorded as [`ZoneNote`]s.
+//!
 //! It also prints the lines Linux prints about them (`Zone ranges:`, `Movable zone start for each node`,
 //! `Early memory node ranges`, `Initmem setup node N ...`, and the v5.10 per-zone size lines), byte for byte.
 //!
@@ -792,7 +796,9 @@ fn find_zone_movable_pfns_for_nodes(
     }
 
     // out2: every node's ZONE_MOVABLE start is rounded up to MAX_ORDER_NR_PAGES; a start at or beyond the
-    // node's end means no ZONE_MOVABLE on that node.
+    // node's end means no ZONE_MOVABLE on that node (Alistair Popple's fix of 2a1e274acf0b,
+    // <20220215025831.2113067-1-apopple@nvidia.com>; before it such a node printed a "Node N:" line and got
+    // bogus present pages in ZONE_MOVABLE, which we do not reproduce).
     for nid in (0..nr_nodes).filter(|&n| has_memory[n]) {
         let rounded = align_up(zmp[nid], MAX_ORDER_NR_PAGES);
         let end_pfn = node_pfn_range[nid].1;
@@ -953,13 +959,29 @@ pub fn print_early_memory_node_ranges<W: fmt::Write>(w: &mut W, memory: &[MemRan
     Ok(())
 }
 
+/// How `Initmem setup node` reads for a node without memory.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MemorylessLine {
+    /// `"Initmem setup node %d as memoryless"`: Linux since Michal Hocko's "mm: make free_area_init_node aware
+    /// of memory less nodes" (January 2022).
+    #[default]
+    AsMemoryless,
+    /// `"Initmem setup node %d [mem 0x0000000000000000-0x0000000000000000]"`: Linux before it (v5.10 printed
+    /// this for an online memory-less node, from `free_area_init_memoryless_node`).
+    ZeroRange,
+}
+
 /// `free_area_init_node`: `"Initmem setup node %d [mem %#018Lx-%#018Lx]"` for a node with memory (its
-/// `get_pfn_range_for_nid` range, inclusive end), `"Initmem setup node %d as memoryless"` for one without
-/// (Linux since `reset_memoryless_node_totalpages`; v5.10 printed `[mem 0x0000000000000000-0x0000000000000000]`
-/// for an online memory-less node instead). Nothing for a nid beyond the nodes.
-pub fn print_initmem_setup_node<W: fmt::Write>(w: &mut W, zones: &Zones, nid: u32) -> fmt::Result {
+/// `get_pfn_range_for_nid` range, inclusive end); for a node without memory the line `style` says.
+/// Nothing for a nid beyond the nodes.
+pub fn print_initmem_setup_node<W: fmt::Write>(
+    w: &mut W,
+    zones: &Zones,
+    nid: u32,
+    style: MemorylessLine,
+) -> fmt::Result {
     let Some(&(start, end)) = zones.node_pfn_range.get(nid as usize) else { return Ok(()) };
-    if start != end {
+    if start != end || style == MemorylessLine::ZeroRange {
         let last = if end != 0 { (end << PAGE_SHIFT) - 1 } else { 0 };
         writeln!(w, "Initmem setup node {} [mem {:#018x}-{:#018x}]", nid, start << PAGE_SHIFT, last)
     } else {
@@ -967,10 +989,11 @@ pub fn print_initmem_setup_node<W: fmt::Write>(w: &mut W, zones: &Zones, nid: u3
     }
 }
 
-/// [`print_initmem_setup_node`] for every node in nid order (`for_each_node`).
+/// [`print_initmem_setup_node`] for every node in nid order (`for_each_node`), memory-less nodes as current
+/// Linux prints them.
 pub fn print_initmem_setup<W: fmt::Write>(w: &mut W, zones: &Zones) -> fmt::Result {
     for nid in 0..zones.nodes.len() {
-        print_initmem_setup_node(w, zones, nid as u32)?;
+        print_initmem_setup_node(w, zones, nid as u32, MemorylessLine::AsMemoryless)?;
     }
     Ok(())
 }
@@ -1218,6 +1241,10 @@ mod tests {
              Initmem setup node 2 [mem 0x0000000080000000-0x00000001ffffffff]\n\
              Initmem setup node 3 as memoryless\n"
         );
+        let mut out = String::new();
+        print_initmem_setup_node(&mut out, &z, 1, MemorylessLine::ZeroRange).unwrap();
+        print_initmem_setup_node(&mut out, &z, 4, MemorylessLine::ZeroRange).unwrap();
+        assert_eq!(out, "Initmem setup node 1 [mem 0x0000000000000000-0x0000000000000000]\n");
     }
 
     #[test]
@@ -1261,6 +1288,49 @@ mod tests {
         let mut out = String::new();
         print_movable_zone_start(&mut out, &z).unwrap();
         assert_eq!(out, "Movable zone start for each node\n  Node 0: 0x0000000100000000\n");
+    }
+
+    #[test]
+    fn kernelcore_examples_from_real_logs() {
+        // Wei Yang on linux-mm (June 2017, v4.11): QEMU 8G, two nodes of 4G, kernelcore=1G printed
+        // "Node 0: 0x0000000100000000" and "Node 1: 0x0000000140000000". Node 0's 3 GiB below 4 GiB already
+        // exceed its share (131072 pages) and the whole request, so node 1's share becomes 0 / 2 = 0.
+        let mem = [m(1, 0x9f, 0), m(0x100, 0xbffe0, 0), m(0x100000, 0x140000, 0), m(0x140000, 0x240000, 1)];
+        let opts = ZoneOptions { kernelcore: Some(CoreSpec::Pages(0x40000)), ..ZoneOptions::default() };
+        let z = compute(&mem, 2, opts);
+        let mut out = String::new();
+        print_movable_zone_start(&mut out, &z).unwrap();
+        assert_eq!(
+            out,
+            "Movable zone start for each node\n  Node 0: 0x0000000100000000\n  Node 1: 0x0000000140000000\n"
+        );
+
+        // Chao Fan on linux-mm (2018): one node, kernelcore=50%, "Node 0: 0x000000011b000000".
+        // totalpages = 158 + 786135 + 1005568 = 1791861; kernelcore = 1791861 * 100 * 50 / 10000 = 895930;
+        // 786293 pages below 4 GiB leave 109637 = 0x1ac45: zmp = 0x11ac45, rounded up to 0x11b000.
+        let mem = [m(1, 0x9f, 0), m(0x100, 0xbffd7, 0), m(0x100000, 0x1f5800, 0)];
+        let opts = ZoneOptions { kernelcore: Some(CoreSpec::Percent(50)), ..ZoneOptions::default() };
+        let z = compute(&mem, 1, opts);
+        let mut out = String::new();
+        print_zone_ranges(&mut out, &z, true).unwrap();
+        print_movable_zone_start(&mut out, &z).unwrap();
+        print_early_memory_node_ranges(&mut out, &mem).unwrap();
+        print_initmem_setup(&mut out, &z).unwrap();
+        assert_eq!(
+            out,
+            "Zone ranges:\n\
+             \x20 DMA      [mem 0x0000000000001000-0x0000000000ffffff]\n\
+             \x20 DMA32    [mem 0x0000000001000000-0x00000000ffffffff]\n\
+             \x20 Normal   [mem 0x0000000100000000-0x00000001f57fffff]\n\
+             \x20 Device   empty\n\
+             Movable zone start for each node\n\
+             \x20 Node 0: 0x000000011b000000\n\
+             Early memory node ranges\n\
+             \x20 node   0: [mem 0x0000000000001000-0x000000000009efff]\n\
+             \x20 node   0: [mem 0x0000000000100000-0x00000000bffd6fff]\n\
+             \x20 node   0: [mem 0x0000000100000000-0x00000001f57fffff]\n\
+             Initmem setup node 0 [mem 0x0000000000001000-0x00000001f57fffff]\n"
+        );
     }
 
     #[test]
@@ -1347,8 +1417,7 @@ mod tests {
         let opts = ZoneOptions { kernelcore: Some(CoreSpec::Pages(4)), ..ZoneOptions::default() };
         let z = compute(&qemu_4node(), 4, opts);
         assert_eq!(z.zone_movable_pfn, vec![0x100000, 0x140000, 0x240000, 0x340000]);
-        for nid in 1..4 {
-            let n = &z.nodes[nid];
+        for n in &z.nodes[1..] {
             assert_eq!(span(n.zone(Normal)), (0, 0, 0));
             assert_eq!(n.zone(Movable).present_pages, 0x100000);
             assert_eq!(n.node_present_pages, 0x100000);
@@ -1576,6 +1645,33 @@ mod tests {
             print_initmem_setup(&mut out, &z).unwrap();
             for nid in 0..nr_nodes as u32 {
                 print_node_sizes_v5_10(&mut out, &z, nid, 0).unwrap();
+            }
+        }
+
+        #[test]
+        fn kernelcore_mirror_never_panics_and_never_overcounts(
+            (mem, nr_nodes) in arb_layout(),
+            mirror in prop::collection::vec((0u64..0x3000000, 1u64..0x400000), 0..6),
+            movablecore in arb_core(),
+        ) {
+            let opts = ZoneOptions { kernelcore: Some(CoreSpec::Mirror), movablecore, ..ZoneOptions::default() };
+            let mirror: Vec<PfnRange> =
+                mirror.iter().map(|&(s, l)| PfnRange { start_pfn: s, end_pfn: s + l }).collect();
+            let z = compute_zones_with(&mem, nr_nodes, &opts, &MemblockFlags { mirror: &mirror, ..Default::default() })
+                .unwrap();
+            for n in &z.nodes {
+                for zone in &n.zones {
+                    prop_assert!(zone.spanned_pages >= zone.present_pages);
+                }
+            }
+            let total: u64 = mem.iter().map(|r| r.pages()).sum();
+            prop_assert!(z.total_present_pages() <= total);
+            for r in &mem {
+                for pfn in [r.start_pfn, r.end_pfn - 1] {
+                    if let Some(t) = z.zone_for_pfn(r.nid, pfn) {
+                        prop_assert!(z.zone(r.nid, t).unwrap().zone_spans_pfn(pfn));
+                    }
+                }
             }
         }
     }
