@@ -293,7 +293,7 @@ impl Sparse {
     }
 
     /// Gives a present section one template page (compressed mode): all its pfns read that page.
-    pub fn init_section_uniform(&mut self, nr: u64, early: bool) -> Result<(), SparseError> {
+    pub fn init_section_uniform(&mut self, nr: u64, memmap_phys: u64, early: bool) -> Result<(), SparseError> {
         let ms = self.section(nr).ok_or(SparseError::NotPresent { section: nr })?;
         if !ms.present() {
             return Err(SparseError::NotPresent { section: nr });
@@ -305,7 +305,42 @@ impl Sparse {
         let fill = if self.poison { Page::POISONED } else { Page::ZEROED };
         // SAFETY: the backing returned 64 bytes, 64-byte aligned, owned by us.
         unsafe { (ptr.as_ptr() as *mut Page).write(fill) };
-        self.attach(nr, ptr.as_ptr() as u64, 0, early, SECTION_UNIFORM);
+        self.attach(nr, ptr.as_ptr() as u64, memmap_phys, early, SECTION_UNIFORM);
+        Ok(())
+    }
+
+    /// Turns a uniform section into one with a real memmap whose every page is the template (with its lru
+    /// pointing at itself where the template's did), so that single pages can be changed. No-op otherwise.
+    pub fn materialize(&mut self, nr: u64) -> Result<(), SparseError> {
+        let Some(ms) = self.section(nr) else { return Err(SparseError::NotPresent { section: nr }) };
+        if !ms.valid() || !ms.uniform() {
+            return Ok(());
+        }
+        let (template_ptr, _) = self.memmap_memory(nr, ms);
+        let (early, phys) = (ms.early(), ms.memmap_phys);
+        // SAFETY: a uniform section's memmap memory is one initialized template page owned by us.
+        let template = unsafe { *(template_ptr.as_ptr() as *const Page) };
+        let bytes = MEMMAP_BYTES_PER_SECTION as usize;
+        let ptr =
+            self.backing.map(phys, bytes).ok_or(SparseError::NoMemmapMemory { section: nr, bytes: bytes as u64 })?;
+        assert!(ptr.as_ptr() as usize % 64 == 0, "MemmapBacking returned memory that is not 64-byte aligned");
+        let start = section_nr_to_pfn(nr);
+        let self_linked = !template.is_poisoned() && template.lru_next == start && template.lru_prev == start;
+        let pages = ptr.as_ptr() as *mut Page;
+        for i in 0..PAGES_PER_SECTION {
+            let mut p = template;
+            if self_linked {
+                p.lru_next = start + i;
+                p.lru_prev = start + i;
+            }
+            // SAFETY: `bytes` = PAGES_PER_SECTION * 64 bytes, 64-byte aligned, owned by us; i < PAGES_PER_SECTION.
+            unsafe { pages.add(i as usize).write(p) };
+        }
+        let ms = self.section_mut(nr).expect("checked above");
+        ms.section_mem_map &= SECTION_MARKED_PRESENT | SECTION_IS_ONLINE | SECTION_IS_EARLY;
+        // SAFETY: the template came from `map(_, 64)` of this backing; the section no longer refers to it.
+        unsafe { self.backing.unmap(template_ptr, 64) };
+        self.attach(nr, pages as u64, phys, early, 0);
         Ok(())
     }
 
@@ -592,11 +627,17 @@ mod tests {
     fn uniform_sections_share_a_template() {
         let mut s = sparse();
         s.memory_present(2, 0x10000, 0x18000).unwrap();
-        s.init_section_uniform(2, true).unwrap();
+        s.init_section_uniform(2, 0, true).unwrap();
         s.uniform_template_mut(2).unwrap().init_single(0x10000, 2, 2);
         assert!(s.pfn_to_page_mut(0x10001).is_none());
         assert_eq!(s.pfn_to_page(0x17fff).unwrap().links(0x17fff).unwrap().nid, 2);
         assert!(s.pfn_valid(0x17fff));
+        s.materialize(2).unwrap();
+        let p = s.pfn_to_page_mut(0x10001).unwrap();
+        assert_eq!(p.lru(0x10001), Ok((0x10001, 0x10001)));
+        assert_eq!(p.links(0x10001).unwrap().zone, 2);
+        assert!(!s.section(2).unwrap().uniform());
+        assert_eq!(s.page_to_pfn(s.pfn_to_page(0x17fff).unwrap()), Some(0x17fff));
     }
 
     #[test]

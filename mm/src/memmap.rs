@@ -1,0 +1,205 @@
+//! Memmap initialization primitives: what a hole policy can do to struct pages.
+//!
+//! A policy (see [`crate::policy`]) drives memmap init through an [`InitCtx`] and its three primitives, each a
+//! faithful model of a Linux function:
+//! - [`InitCtx::init_memory_range`]: `memmap_init_range(.., MEMINIT_EARLY, .., MIGRATE_MOVABLE)`: every pfn gets
+//!   `__init_single_page` with the given links, and every pageblock-aligned pfn gets MIGRATE_MOVABLE through the
+//!   checked `set_pfnblock_flags_mask` (call site `memmap_init_range`);
+//! - [`InitCtx::init_unavailable_range`]: mm/mm_init.c `init_unavailable_range` (0740a50b9baa): every pfn whose
+//!   pageblock start is `pfn_valid` gets `__init_single_page` with the given links and PG_reserved; no migratetype;
+//! - [`InitCtx::zero_unavailable_range`]: `init_unavailable_range` of Linux 5.6-5.11 (and `zero_pfn_range` of
+//!   4.17-5.5): `mm_zero_struct_page` + PG_reserved, so the links read node 0, zone 0 (and section 0).
+//!
+//! Both hole primitives skip whole pageblocks whose first pfn is not `pfn_valid`, exactly as Linux does, which is
+//! what makes the printed counts match. Each call is recorded as a [`HoleRange`] with the rule that decided the
+//! links, for reports and `explain`.
+//!
+//! # Invariants
+//! - a primitive touches only pages that have a memmap; a uniform (compressed) section is materialized before a
+//!   single page of it changes, so compressed and full runs end in the same page contents;
+//! - the pfn arithmetic never overflows: ranges are clamped to NR_MEM_SECTIONS by the caller's layout checks.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::consts::*;
+use crate::layout::MemRange;
+use crate::page::{pg, Page};
+use crate::sparse::{migratetype, Sparse};
+use crate::usemap::{PageblockChecker, Violation};
+use crate::zones::{ZoneType, Zones};
+
+/// A range of hole pages a policy initialized, and the rule that gave them their links.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HoleRange {
+    pub start_pfn: u64,
+    pub end_pfn: u64,
+    /// The links given (`None`: zeroed, i.e. node 0 / zone 0 by accident rather than by choice).
+    pub nid: Option<u32>,
+    pub zone: Option<ZoneType>,
+    /// Pages actually initialized (pageblocks without a memmap skipped).
+    pub pages: u64,
+    /// The policy's rule, in words.
+    pub rule: &'static str,
+}
+
+/// One printed unavailable-ranges count, in print order (`nid`/`zone` are `None` for Linux 5.6-5.11's single
+/// `Zeroed struct page` total, and `nid` is `None` for v5's per-zone line).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unavailable {
+    pub nid: Option<u32>,
+    pub zone: Option<ZoneType>,
+    pub pages: u64,
+}
+
+/// What a policy works with. See the module documentation.
+pub struct InitCtx<'a> {
+    pub sparse: &'a mut Sparse,
+    pub zones: &'a Zones,
+    /// memblock.memory.
+    pub memory: &'a [MemRange],
+    pub checker: &'a mut PageblockChecker,
+    /// Linux-format log lines, in print order.
+    pub lines: &'a mut Vec<String>,
+    /// Where the `Initmem setup node` lines start in `lines` (policies of Linux 5.6-5.11 print before them).
+    pub initmem_at: usize,
+    pub holes: &'a mut Vec<HoleRange>,
+    /// The unavailable-ranges counts printed so far.
+    pub unavailable: &'a mut Vec<Unavailable>,
+    /// max_pfn: the end of the highest memory range.
+    pub max_pfn: u64,
+}
+
+impl InitCtx<'_> {
+    /// Logs a line after everything printed so far.
+    pub fn log(&mut self, line: String) {
+        self.lines.push(line);
+    }
+
+    /// Logs an unavailable-ranges line and records its count.
+    pub fn log_unavailable(&mut self, line: String, u: Unavailable, before_initmem: bool) {
+        if before_initmem {
+            self.log_before_initmem(line);
+        } else {
+            self.log(line);
+        }
+        self.unavailable.push(u);
+    }
+
+    /// Logs a line before the `Initmem setup node` lines (where Linux 5.6-5.11 printed its zeroed count).
+    pub fn log_before_initmem(&mut self, line: String) {
+        self.lines.insert(self.initmem_at, line);
+        self.initmem_at += 1;
+    }
+
+    /// `memmap_init_range(MEMINIT_EARLY)` over `[start_pfn, end_pfn)` with links `(nid, zone)`.
+    pub fn init_memory_range(
+        &mut self,
+        start_pfn: u64,
+        end_pfn: u64,
+        nid: u32,
+        zone: ZoneType,
+    ) -> Result<(), Violation> {
+        let z = zone as u8;
+        let mut pfn = start_pfn;
+        // Loop invariant: every pfn in [start_pfn, pfn) is initialized; `pfn` is the first pfn of a new chunk
+        // that ends at the next section boundary or at end_pfn.
+        while pfn < end_pfn {
+            let nr = pfn_to_section_nr(pfn);
+            let sec_start = section_nr_to_pfn(nr);
+            let chunk_end = (sec_start + PAGES_PER_SECTION).min(end_pfn);
+            let uniform = self.sparse.section(nr).is_some_and(|ms| ms.uniform());
+            if uniform && pfn == sec_start && chunk_end == sec_start + PAGES_PER_SECTION {
+                if let Some(t) = self.sparse.uniform_template_mut(nr) {
+                    t.init_single(sec_start, z, nid);
+                }
+            } else {
+                if uniform {
+                    // A partial write to a uniform section: give it a real memmap first.
+                    let _ = self.sparse.materialize(nr);
+                }
+                if let Some(pages) = self.sparse.section_pages_mut(nr) {
+                    let base = (pfn - sec_start) as usize;
+                    for (i, page) in pages[base..(chunk_end - sec_start) as usize].iter_mut().enumerate() {
+                        page.init_single(pfn + i as u64, z, nid);
+                    }
+                }
+            }
+            // Pageblock migratetypes: only the pageblock-aligned pfns inside the range, as Linux does.
+            let mut pb = align_up(pfn, PAGEBLOCK_NR_PAGES);
+            while pb < chunk_end {
+                self.checker.set_pfnblock_flags_mask(
+                    self.sparse,
+                    self.zones,
+                    pb,
+                    migratetype::MOVABLE,
+                    migratetype::MASK,
+                    "memmap_init_range",
+                )?;
+                pb += PAGEBLOCK_NR_PAGES;
+            }
+            pfn = chunk_end;
+        }
+        Ok(())
+    }
+
+    /// Upstream `init_unavailable_range(spfn, epfn, zone, node)`: returns the pages initialized.
+    pub fn init_unavailable_range(
+        &mut self,
+        start_pfn: u64,
+        end_pfn: u64,
+        zone: ZoneType,
+        nid: u32,
+        rule: &'static str,
+    ) -> u64 {
+        let z = zone as u8;
+        let n = self.for_each_hole_page(start_pfn, end_pfn, |pfn, page| {
+            page.init_single(pfn, z, nid);
+            page.set_flag(pg::RESERVED);
+        });
+        self.holes.push(HoleRange { start_pfn, end_pfn, nid: Some(nid), zone: Some(zone), pages: n, rule });
+        n
+    }
+
+    /// Linux 4.17-5.11 hole init: `mm_zero_struct_page` + `__SetPageReserved`; returns the pages zeroed.
+    pub fn zero_unavailable_range(&mut self, start_pfn: u64, end_pfn: u64, rule: &'static str) -> u64 {
+        let n = self.for_each_hole_page(start_pfn, end_pfn, |_, page| {
+            *page = Page::ZEROED;
+            page.set_flag(pg::RESERVED);
+        });
+        self.holes.push(HoleRange { start_pfn, end_pfn, nid: None, zone: None, pages: n, rule });
+        n
+    }
+
+    /// Calls `f` for every pfn of `[start_pfn, end_pfn)` whose pageblock start is `pfn_valid` (skipping the
+    /// whole pageblock otherwise, as Linux's `init_unavailable_range` does); returns how many.
+    fn for_each_hole_page(&mut self, start_pfn: u64, end_pfn: u64, mut f: impl FnMut(u64, &mut Page)) -> u64 {
+        let mut count = 0;
+        let mut pfn = start_pfn;
+        while pfn < end_pfn {
+            let pb_end = pageblock_end_pfn(pfn).min(end_pfn);
+            if !self.sparse.pfn_valid(pageblock_start_pfn(pfn)) {
+                pfn = pb_end;
+                continue;
+            }
+            let nr = pfn_to_section_nr(pfn);
+            if self.sparse.section(nr).is_some_and(|ms| ms.uniform()) {
+                let _ = self.sparse.materialize(nr);
+            }
+            if let Some(pages) = self.sparse.section_pages_mut(nr) {
+                let sec_start = section_nr_to_pfn(nr);
+                for p in pfn..pb_end {
+                    f(p, &mut pages[(p - sec_start) as usize]);
+                }
+                count += pb_end - pfn;
+            }
+            pfn = pb_end;
+        }
+        count
+    }
+
+    /// The memory ranges of node `nid` (`for_each_mem_pfn_range(i, nid, ..)`).
+    pub fn node_ranges(&self, nid: u32) -> impl Iterator<Item = MemRange> + '_ {
+        self.memory.iter().copied().filter(move |r| r.nid == nid)
+    }
+}

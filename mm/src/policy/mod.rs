@@ -1,0 +1,147 @@
+//! Hole-initialization policies: how the struct pages of pfns that have a memmap but no memory get their links.
+//!
+//! A policy is one file implementing [`HolePolicy`], registered in [`POLICIES`], selected by name
+//! (`holes=<name>` in the kernel, `--policy` in the simulator). A policy drives the whole memmap init through an
+//! [`InitCtx`] (memory pages and holes, in the order it chooses, since the order is part of what Linux changed),
+//! may adjust the zone and node spans before init ([`HolePolicy::adjust_zones`]), and states what it promises
+//! ([`Promise`]), which the verifier checks.
+//!
+//! | name | Linux | holes get |
+//! |---|---|---|
+//! | `zeroed-no-tail` | 4.17-5.5 `zero_resv_unavail` | node 0 / zone 0, PG_reserved; tail of the last section poisoned |
+//! | `zeroed` | 5.6-5.11 `init_unavailable_mem` | node 0 / zone 0, PG_reserved, up to the section end |
+//! | `reserved-relaxed` | Michal Hocko's proposal | as `zeroed`; the pageblock check tolerates PG_reserved |
+//! | `span-extend` | Mike Rapoport's v5 | node spans rounded to sections; the links of the zone spanning them |
+//! | `upstream` | 0740a50b9baa + 122e093c1734 | the zone of the next memory range; the tail: last node's top zone |
+//! | `strict` | ours | a zone that spans them (stretched just enough) |
+//! | `nearest` | example | the zone of the nearest memory page (the README's "write your own policy") |
+//!
+//! # Invariants
+//! - names are unique and stable (they are command-line values);
+//! - every policy initializes every memory page exactly as `memmap_init_range` does; they differ only in holes,
+//!   spans and the check.
+
+mod nearest;
+mod reserved_relaxed;
+mod span_extend;
+mod strict;
+mod upstream;
+mod zeroed;
+mod zeroed_no_tail;
+
+use alloc::vec::Vec;
+
+pub use nearest::Nearest;
+pub use reserved_relaxed::ReservedRelaxed;
+pub use span_extend::SpanExtend;
+pub use strict::Strict;
+pub use upstream::Upstream;
+pub use zeroed::Zeroed;
+pub use zeroed_no_tail::ZeroedNoTail;
+
+use crate::layout::MemRange;
+use crate::memmap::InitCtx;
+use crate::usemap::Violation;
+use crate::zones::{ZoneType, Zones};
+
+/// What a policy guarantees after memmap init; the verifier reports a broken promise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Promise {
+    /// Every pfn_valid page is initialized (none left poisoned).
+    pub all_valid_initialized: bool,
+    /// Every pfn_valid page's zone spans it (the seed mail's invariant).
+    pub zone_spans_every_valid_pfn: bool,
+    /// The pageblock check (`set_pfnblock_flags_mask`) never fails during init or walks.
+    pub pageblock_check_clean: bool,
+    /// Every memory page keeps the links `memmap_init_range` gave it (no hole init overwrites memory).
+    pub memory_links_exact: bool,
+}
+
+/// A hole-initialization policy. See the module documentation.
+pub trait HolePolicy: Sync {
+    /// The name on the command line.
+    fn name(&self) -> &'static str;
+    /// One line: what the policy does.
+    fn summary(&self) -> &'static str;
+    /// Where it comes from (kernel versions, commit ids, lore message ids).
+    fn history(&self) -> &'static str;
+    /// Node span alignment in pages passed to zone computation (1: Linux; a section: span-extend).
+    fn node_span_align(&self) -> u64 {
+        1
+    }
+    /// Adjusts zone and node spans after Linux's computation and before memmap init.
+    fn adjust_zones(&self, _zones: &mut Zones, _memory: &[MemRange]) {}
+    /// Whether the pageblock check tolerates PG_reserved pages.
+    fn tolerates_reserved(&self) -> bool {
+        false
+    }
+    /// What the verifier may hold the policy to.
+    fn promise(&self) -> Promise;
+    /// Initializes the memmap: every memory page and the holes, in the policy's order.
+    fn memmap_init(&self, cx: &mut InitCtx<'_>) -> Result<(), Violation>;
+}
+
+/// Every policy, in the order reports list them.
+pub static POLICIES: &[&dyn HolePolicy] =
+    &[&ZeroedNoTail, &Zeroed, &ReservedRelaxed, &SpanExtend, &Upstream, &Strict, &Nearest];
+
+/// The default policy: what Linux does today.
+pub const DEFAULT_POLICY: &str = "upstream";
+
+/// A policy by name.
+pub fn by_name(name: &str) -> Option<&'static dyn HolePolicy> {
+    POLICIES.iter().copied().find(|p| p.name() == name)
+}
+
+/// The names, comma separated, for error messages.
+pub fn names() -> Vec<&'static str> {
+    POLICIES.iter().map(|p| p.name()).collect()
+}
+
+/// Memory init of Linux 5.8-5.11 (`free_area_init_core` -> `memmap_init(size, nid, zone, zone_start_pfn)`):
+/// for each node, for each zone with a span, every memory range of the node clamped to the zone span.
+pub(crate) fn init_memory_by_zone(cx: &mut InitCtx<'_>) -> Result<(), Violation> {
+    for node in cx.zones.nodes.clone().iter() {
+        for zone in node.zones.iter().filter(|z| z.spanned_pages > 0) {
+            let (zs, ze) = (zone.zone_start_pfn, zone.zone_end_pfn());
+            let ranges: Vec<MemRange> = cx.node_ranges(node.nid).collect();
+            for r in ranges {
+                let (s, e) = (r.start_pfn.clamp(zs, ze), r.end_pfn.clamp(zs, ze));
+                if s < e {
+                    cx.init_memory_range(s, e, node.nid, zone.zone_type)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Linux 4.17-5.11: zero the struct pages of the holes between memblock.memory ranges from pfn 0 up to `end`
+/// and print `Zeroed struct page in unavailable ranges: N pages` before the `Initmem setup` lines.
+pub(crate) fn zero_holes_until(cx: &mut InitCtx<'_>, end: u64, rule: &'static str) -> u64 {
+    let mut next = 0u64;
+    let mut count = 0;
+    for i in 0..cx.memory.len() {
+        let r = cx.memory[i];
+        if next < r.start_pfn {
+            count += cx.zero_unavailable_range(next, r.start_pfn, rule);
+        }
+        next = r.end_pfn;
+    }
+    if next < end {
+        count += cx.zero_unavailable_range(next, end, "tail of the last section");
+    }
+    if count > 0 {
+        cx.log_unavailable(
+            alloc::format!("Zeroed struct page in unavailable ranges: {} pages", count),
+            crate::memmap::Unavailable { nid: None, zone: None, pages: count },
+            true,
+        );
+    }
+    count
+}
+
+/// The zone type named by an index that a policy computed (for readability at call sites).
+pub(crate) fn zone_at(i: usize) -> ZoneType {
+    ZoneType::from_index(i).unwrap_or(ZoneType::Dma)
+}
