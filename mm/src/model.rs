@@ -46,6 +46,9 @@ pub struct MmOptions {
     pub max_physmem_bits: u32,
     /// Print `  Device   empty` in `Zone ranges:` (distribution kernels have CONFIG_ZONE_DEVICE).
     pub zone_device: bool,
+    /// Simulator only: a memmap that does not fit in the layout's memory (Linux would fail to boot) is kept
+    /// outside the simulated RAM and recorded in [`Mm::unplaced_memmap`] instead of failing the boot.
+    pub allow_unplaced_memmap: bool,
 }
 
 impl MmOptions {
@@ -59,6 +62,7 @@ impl MmOptions {
             compressed: false,
             max_physmem_bits: MAX_PHYSMEM_BITS,
             zone_device: false,
+            allow_unplaced_memmap: false,
         }
     }
 }
@@ -113,6 +117,8 @@ pub struct Mm {
     pub holes: Vec<HoleRange>,
     /// The unavailable-ranges counts the policy printed, in order.
     pub unavailable: Vec<Unavailable>,
+    /// Sections whose memmap did not fit in memory (simulator only, see [`MmOptions::allow_unplaced_memmap`]).
+    pub unplaced_memmap: Vec<u64>,
     /// Sections with a full memmap / with a template page.
     pub materialized_sections: u64,
     pub uniform_sections: u64,
@@ -158,6 +164,7 @@ impl Mm {
         }
         let present: Vec<u64> = sparse.present_sections().collect();
         let mut memmap_phys: Vec<(u64, u64)> = Vec::with_capacity(present.len());
+        let mut unplaced = Vec::new();
         let nr_nodes = zones.nodes.len().max(layout.nr_node_ids()).max(1);
         let pages_per_map = MEMMAP_BYTES_PER_SECTION / PAGE_SIZE;
         for nid in 0..nr_nodes as u32 {
@@ -194,19 +201,17 @@ impl Mm {
                             ReserveReason::Memmap,
                         );
                         // A tiny machine has no 2 MiB above 16 MiB: take any page-aligned memory.
-                        let pfn = match pfn {
-                            Ok(p) => p,
-                            Err(_) => memblock.alloc(
-                                pages_per_map,
-                                1,
-                                0,
-                                u64::MAX,
-                                Some(nid),
-                                false,
-                                ReserveReason::Memmap,
-                            )?,
-                        };
-                        memmap_phys.push((nr, pfn << PAGE_SHIFT));
+                        let pfn = pfn.or_else(|_| {
+                            memblock.alloc(pages_per_map, 1, 0, u64::MAX, Some(nid), false, ReserveReason::Memmap)
+                        });
+                        match pfn {
+                            Ok(pfn) => memmap_phys.push((nr, pfn << PAGE_SHIFT)),
+                            Err(_) if opts.allow_unplaced_memmap => {
+                                unplaced.push(nr);
+                                memmap_phys.push((nr, 0));
+                            }
+                            Err(e) => return Err(e.into()),
+                        }
                     }
                 }
             }
@@ -255,6 +260,7 @@ impl Mm {
             lines,
             holes,
             unavailable,
+            unplaced_memmap: unplaced,
             materialized_sections: materialized,
             uniform_sections: uniform,
             opts,

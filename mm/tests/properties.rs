@@ -1,0 +1,151 @@
+//! Property tests over random layouts (up to 16 memory ranges on up to 8 nodes, with holes of every size,
+//! ranges straddling zone boundaries, descending, interleaved and memory-less nodes):
+//! - `strict` ends with zero verifier findings and keeps every promise;
+//! - `upstream` equals an independent, deliberately simple reference of Linux's final rule, page by page and
+//!   line by line;
+//! - every policy boots without error and keeps its zone accounting consistent.
+
+use proptest::prelude::*;
+
+use mm::consts::*;
+use mm::layout::{Layout, MemRange};
+use mm::model::{Mm, MmOptions};
+use mm::policy::{self, POLICIES};
+use mm::sparse::HeapBacking;
+use mm::verify::verify;
+use mm::zones::ZoneType;
+
+/// (gap kind, gap pages, range pages, nid): gap kind 0 = adjacent, 1 = small, 2 = whole sections, 3 = to just
+/// below the next 4 GiB boundary.
+fn layout_strategy() -> impl Strategy<Value = Vec<MemRange>> {
+    (0u64..0x1800, prop::collection::vec((0u8..4, 1u64..3000, 1u64..6000, 0u32..8), 1..16)).prop_map(
+        |(start, parts)| {
+            let mut out: Vec<MemRange> = Vec::new();
+            let mut pfn = start.max(1);
+            for (kind, gap, len, nid) in parts {
+                pfn += match kind {
+                    0 => 0,
+                    1 => gap,
+                    2 => (gap % 3 + 1) * PAGES_PER_SECTION,
+                    _ => {
+                        let target = align_up(pfn + 1, 0x100000);
+                        target.saturating_sub(gap).max(pfn) - pfn
+                    }
+                };
+                out.push(MemRange { start_pfn: pfn, end_pfn: pfn + len, nid });
+                pfn += len;
+            }
+            out
+        },
+    )
+}
+
+fn boot(memory: &[MemRange], name: &str) -> Mm {
+    let layout = Layout::from_memory_ranges(memory).unwrap();
+    let mut opts = MmOptions::new(policy::by_name(name).unwrap());
+    opts.compressed = true;
+    opts.allow_unplaced_memmap = true;
+    Mm::boot(&layout, opts, Box::new(HeapBacking)).unwrap()
+}
+
+/// Linux's final rule, written from the table in shared/reference/linux-mm.md without looking at the policy:
+/// a memory page has its range's node and the zone that spans it; a valid hole takes the node and zone of the
+/// next memory page above it; holes above the last memory page take the last range's node and that node's
+/// highest populated zone. A valid pfn is one in a section that holds memory.
+struct Reference {
+    memory: Vec<MemRange>,
+}
+
+impl Reference {
+    fn valid(&self, pfn: u64) -> bool {
+        let nr = pfn_to_section_nr(pfn);
+        self.memory.iter().any(|r| pfn_to_section_nr(r.start_pfn) <= nr && nr <= pfn_to_section_nr(r.end_pfn - 1))
+    }
+    fn memory_at(&self, pfn: u64) -> Option<&MemRange> {
+        self.memory.iter().find(|r| r.start_pfn <= pfn && pfn < r.end_pfn)
+    }
+    /// (nid, zone, reserved) of a valid pfn.
+    fn expect(&self, mm: &Mm, pfn: u64) -> (u32, ZoneType, bool) {
+        if let Some(r) = self.memory_at(pfn) {
+            return (r.nid, mm.zones.zone_for_pfn(r.nid, pfn).unwrap(), false);
+        }
+        match self.memory.iter().find(|r| r.start_pfn > pfn) {
+            Some(next) => (next.nid, mm.zones.zone_for_pfn(next.nid, next.start_pfn).unwrap(), true),
+            None => {
+                let last = self.memory.last().unwrap();
+                let node = mm.zones.node(last.nid).unwrap();
+                let top = node.zones.iter().filter(|z| z.present_pages > 0).map(|z| z.zone_type).max().unwrap();
+                (last.nid, top, true)
+            }
+        }
+    }
+    /// The expected unavailable-ranges lines: one per gap with valid pages (head, between ranges, tail).
+    fn lines(&self, mm: &Mm) -> Vec<String> {
+        let mut gaps = Vec::new();
+        let mut prev = 0;
+        for r in &self.memory {
+            if prev < r.start_pfn {
+                gaps.push((prev, r.start_pfn));
+            }
+            prev = r.end_pfn;
+        }
+        gaps.push((prev, align_up(prev, PAGES_PER_SECTION)));
+        let mut out = Vec::new();
+        for (s, e) in gaps {
+            let n = (s..e).filter(|&p| self.valid(p)).count();
+            if n > 0 {
+                let (nid, zone, _) = self.expect(mm, s);
+                out.push(format!("On node {}, zone {}: {} pages in unavailable ranges", nid, zone.name(), n));
+            }
+        }
+        out
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn strict_has_no_findings(memory in layout_strategy()) {
+        let mm = boot(&memory, "strict");
+        let v = verify(&mm);
+        prop_assert_eq!(v.total(), 0, "{:?}", v.first);
+        prop_assert!(v.broken_promises.is_empty(), "{:?}", v.broken_promises);
+        prop_assert_eq!(mm.checker.total_violations, 0);
+    }
+
+    #[test]
+    fn upstream_matches_the_reference(memory in layout_strategy()) {
+        let mm = boot(&memory, "upstream");
+        let reference = Reference { memory: mm.memblock.memory.clone() };
+        let lines: Vec<String> =
+            mm.lines.iter().filter(|l| l.contains("unavailable ranges")).cloned().collect();
+        prop_assert_eq!(lines, reference.lines(&mm));
+        for nr in mm.sparse.valid_sections() {
+            let s = section_nr_to_pfn(nr);
+            for pfn in (s..s + PAGES_PER_SECTION).step_by(61).chain([s, s + PAGES_PER_SECTION - 1]) {
+                let page = mm.sparse.pfn_to_page(pfn).unwrap();
+                let links = page.links(pfn).unwrap();
+                let (nid, zone, hole) = reference.expect(&mm, pfn);
+                prop_assert_eq!((links.nid, links.zone), (nid, zone as u8), "pfn {:#x}", pfn);
+                if hole {
+                    prop_assert!(page.is_reserved(), "hole pfn {:#x} reserved", pfn);
+                }
+            }
+        }
+        let v = verify(&mm);
+        prop_assert_eq!(v.count(mm::verify::FindingKind::Poisoned), 0);
+        prop_assert_eq!(v.count(mm::verify::FindingKind::MemoryWrongLinks), 0);
+    }
+
+    #[test]
+    fn every_policy_boots_with_consistent_accounting(memory in layout_strategy()) {
+        for p in POLICIES {
+            let mm = boot(&memory, p.name());
+            let v = verify(&mm);
+            prop_assert!(v.accounting.is_empty(), "{}: {:?}", p.name(), v.accounting);
+            let present: u64 = mm.zones.nodes.iter().map(|n| n.node_present_pages).sum();
+            prop_assert_eq!(present, mm.memblock.memory.iter().map(|r| r.pages()).sum::<u64>());
+        }
+    }
+}
