@@ -1,1 +1,33 @@
-fn main() {}
+//! `memlab`: the host program. A small dispatcher: each subcommand is one match arm calling its module's
+//! `main(&[String]) -> u8` (the process exit status). Bare `memlab` (what `cargo run` does) is
+//! `memlab run --profile default`.
+use std::process::ExitCode;
+
+use boot::{profiles, run, USAGE_ERROR};
+
+const USAGE: &str = "usage: memlab [run [OPTIONS] | profiles | help]
+  run        boot a QEMU profile and run the kernel's self-tests (default: run --profile default)
+  profiles   list the QEMU profiles and their command lines";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (command, rest) = match args.split_first() {
+        None => ("run", &[][..]),
+        // `memlab --profile m4000` is `memlab run --profile m4000`.
+        Some((c, _)) if c.starts_with("--") && c != "--help" => ("run", &args[..]),
+        Some((c, rest)) => (c.as_str(), rest),
+    };
+    let status = match command {
+        "run" => run::main(rest),
+        "profiles" => profiles::main(rest),
+        "help" | "-h" | "--help" => {
+            println!("{USAGE}");
+            0
+        }
+        other => {
+            eprintln!("memlab: unknown command \"{other}\"\n{USAGE}");
+            USAGE_ERROR
+        }
+    };
+    ExitCode::from(status)
+}

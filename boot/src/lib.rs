@@ -1,0 +1,25 @@
+//! # boot: memlab's host runner
+//!
+//! Builds the kernel's BIOS/UEFI disk images, runs QEMU with named profiles, streams and parses the kernel's
+//! serial console. The `memlab` binary (src/main.rs) is a small dispatcher over the subcommand modules; the
+//! integration tests (tests/) use this library directly:
+//! - [`profiles::PROFILES`]: the QEMU presets;
+//! - [`qemu::run`] with a [`qemu::RunConfig`]: build the image, run QEMU, capture and parse the serial console;
+//! - [`serial_log::parse`]: the serial console as structured results;
+//! - [`status::RunStatus`]: how a run ended (the runner's exit codes).
+
+pub mod profiles;
+pub mod qemu;
+pub mod run;
+pub mod serial_log;
+pub mod setup;
+pub mod status;
+
+pub use profiles::{Profile, PROFILES};
+pub use qemu::{run as run_qemu, RunConfig, RunOutcome};
+pub use serial_log::SerialLog;
+pub use setup::{Firmware, SetupError};
+pub use status::RunStatus;
+
+/// The exit status for a command-line usage error of the `memlab` program (BSD's EX_USAGE).
+pub const USAGE_ERROR: u8 = 64;

@@ -1,0 +1,181 @@
+//! `memlab run`: boot one profile in QEMU, stream the serial console, exit with the run's status.
+//!
+//! ```text
+//! memlab run [--profile NAME] [--firmware bios|uefi] [--cmdline "k=v ..."] [--timeout SECS] [--gdb]
+//!            [--boot-log] [-- extra qemu args]
+//! ```
+//! Exit status: see [`crate::status::RunStatus`] (0 all self-tests passed ... 7 set-up problem); 64 for a usage
+//! error. The last line names the status and the saved serial log.
+
+use std::time::Duration;
+
+use crate::profiles;
+use crate::qemu::{self, RunConfig, DEFAULT_TIMEOUT, KERNEL_PATH};
+use crate::setup::Firmware;
+use crate::status::RunStatus;
+use crate::USAGE_ERROR;
+
+pub const USAGE: &str = "usage: memlab run [--profile NAME] [--firmware bios|uefi] [--cmdline \"k=v ...\"] \
+[--timeout SECS] [--gdb] [--boot-log] [-- extra qemu args]";
+
+/// Parses `run`'s arguments.
+pub fn parse_args(args: &[String]) -> Result<RunConfig, String> {
+    let mut cfg = RunConfig::new(profiles::find("default").expect("the default profile exists"));
+    cfg.echo = true;
+    let mut timeout_given = false;
+    let mut i = 0;
+    while i < args.len() {
+        let arg = args[i].as_str();
+        if arg == "--" {
+            cfg.extra_qemu_args = args[i + 1..].to_vec();
+            break;
+        }
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
+            _ => (arg, None),
+        };
+        let takes_value = matches!(flag, "--profile" | "--firmware" | "--cmdline" | "--timeout");
+        let value = if takes_value {
+            match inline {
+                Some(v) => Some(v),
+                None => {
+                    i += 1;
+                    Some(args.get(i).cloned().ok_or_else(|| format!("{flag} needs a value"))?)
+                }
+            }
+        } else {
+            if inline.is_some() {
+                return Err(format!("{flag} takes no value"));
+            }
+            None
+        };
+        match (flag, value) {
+            ("--profile", Some(v)) => {
+                cfg.profile = profiles::find(&v)
+                    .ok_or_else(|| format!("unknown profile \"{v}\"; accepted: {}", profiles::names()))?
+            }
+            ("--firmware", Some(v)) => {
+                cfg.firmware =
+                    Firmware::parse(&v).ok_or_else(|| format!("unknown firmware \"{v}\"; accepted: bios, uefi"))?
+            }
+            ("--cmdline", Some(v)) => cfg.cmdline = v,
+            ("--timeout", Some(v)) => {
+                let secs: f64 = v
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| s.is_finite() && *s > 0.0 && *s < 1e9)
+                    .ok_or_else(|| format!("bad --timeout \"{v}\"; accepted: seconds > 0"))?;
+                cfg.timeout = Some(Duration::from_secs_f64(secs));
+                timeout_given = true;
+            }
+            ("--gdb", None) => cfg.gdb = true,
+            ("--boot-log", None) => cfg.boot_log = true,
+            _ => return Err(format!("unknown argument \"{arg}\"")),
+        }
+        i += 1;
+    }
+    if cfg.gdb && !timeout_given {
+        cfg.timeout = None;
+    }
+    Ok(cfg)
+}
+
+/// Runs `memlab run`; returns the process exit status.
+pub fn main(args: &[String]) -> u8 {
+    if args.iter().take_while(|a| *a != "--").any(|a| a == "-h" || a == "--help") {
+        println!("{USAGE}");
+        return 0;
+    }
+    let cfg = match parse_args(args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("memlab run: {e}\n{USAGE}");
+            return USAGE_ERROR;
+        }
+    };
+    eprintln!(
+        "memlab: profile {} ({}), firmware {}, kernel command line \"{}\"",
+        cfg.profile.name,
+        cfg.profile.description,
+        cfg.firmware.name(),
+        cfg.kernel_cmdline()
+    );
+    if cfg.gdb {
+        eprintln!(
+            "memlab: QEMU waits for gdb on localhost:1234; attach with: gdb -ex 'symbol-file -o {:#x} {}' -ex 'target remote :1234' -ex 'hbreak kernel::kernel_main' -ex continue",
+            KERNEL_BASE, KERNEL_PATH
+        );
+    }
+    let out = match qemu::run(&cfg) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{e}");
+            return RunStatus::Setup.code();
+        }
+    };
+    let secs = out.duration.as_secs_f64();
+    match out.status {
+        RunStatus::Timeout => eprintln!(
+            "memlab: timeout: QEMU killed after {:.1} s (--timeout {:.0}) (status {})",
+            secs,
+            cfg.timeout.unwrap_or(DEFAULT_TIMEOUT).as_secs_f64(),
+            out.status.code()
+        ),
+        RunStatus::QemuFailed => {
+            let stderr = out.qemu_stderr.trim();
+            eprintln!(
+                "memlab: QEMU exited with {} without a kernel exit code{}{} (status {})",
+                out.qemu_status.map_or("a signal".to_string(), |s| format!("status {s}")),
+                if stderr.is_empty() { "" } else { ": " },
+                stderr.lines().last().unwrap_or(""),
+                out.status.code()
+            );
+            eprintln!("memlab: QEMU command: {}", out.qemu_command.join(" "));
+        }
+        s => eprintln!("memlab: {} in {:.1} s (status {})", s, secs, s.code()),
+    }
+    eprintln!("memlab: serial log saved to {}", out.log_path.display());
+    out.status.code()
+}
+
+/// Where the kernel is loaded (kernel/src/main.rs `KERNEL_BASE`), for gdb's symbol offset.
+pub const KERNEL_BASE: u64 = 0xffff_ffff_8000_0000;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &[&str]) -> Vec<String> {
+        s.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn parses_flags() {
+        let c = parse_args(&args(&[
+            "--profile",
+            "m4000",
+            "--firmware=uefi",
+            "--cmdline",
+            "loglevel=debug",
+            "--timeout",
+            "5",
+            "--",
+            "-smp",
+            "2",
+        ]))
+        .unwrap();
+        assert_eq!(c.profile.name, "m4000");
+        assert_eq!(c.firmware, Firmware::Uefi);
+        assert_eq!(c.timeout, Some(Duration::from_secs(5)));
+        assert_eq!(c.extra_qemu_args, args(&["-smp", "2"]));
+        // Extra QEMU args may change the layout: no expect_nodes then.
+        assert_eq!(c.kernel_cmdline(), "loglevel=debug");
+        let c = parse_args(&args(&["--gdb"])).unwrap();
+        assert_eq!(c.timeout, None);
+        assert_eq!(c.kernel_cmdline(), "expect_nodes=2");
+        assert!(parse_args(&args(&["--profile", "nope"])).unwrap_err().contains("accepted: default"));
+        assert!(parse_args(&args(&["--timeout"])).is_err());
+        assert!(parse_args(&args(&["--gdb=1"])).is_err());
+        assert!(parse_args(&args(&["--frobnicate"])).is_err());
+    }
+}

@@ -1,0 +1,105 @@
+//! ACPI glue: finds the SRAT through the RSDP the bootloader reports and turns it into NUMA facts.
+//!
+//! The parsing itself is `mm::acpi`, a pure parser over byte slices that is unit-tested on the host with SRAT
+//! bytes captured from QEMU (mm/tests/fixtures). This module only supplies the bytes: [`PhysMem`] implements
+//! `mm::acpi::PhysReader`, which checks that every range lies in the bootloader's physical-memory mapping
+//! before it is read. SeaBIOS hands over an RSDP revision 0 (RSDT), OVMF revision 2 (XSDT); both are handled
+//! by `mm::acpi::find_srat`.
+//!
+//! The `acpi` crate is not used: its SRAT parsing (6.1.1 and 7.0.0-pre1) declares the entry header's `length`
+//! as u16 where the specification has u8, so every field after it is shifted (`MemoryAffinity::length()` reads
+//! `base_address_high`), and it needs nightly features of its own.
+//!
+//! # Invariants
+//! - a malformed table never stops the boot: one warning line, and the kernel goes on as a single node;
+//! - node ids are Linux's (`mm::acpi::map_nodes`: proximity domains numbered in order of first appearance,
+//!   processor entries first, disabled entries skipped).
+
+use alloc::vec::Vec;
+
+use mm::acpi::{AcpiError, SratNuma};
+
+use crate::phys::PhysMem;
+use crate::println;
+
+/// What the firmware says about NUMA.
+#[derive(Clone, Debug)]
+pub enum Numa {
+    /// The bootloader found no RSDP.
+    NoRsdp,
+    /// ACPI without an SRAT: one node.
+    NoSrat,
+    /// A well-formed SRAT.
+    Srat(SratNuma),
+    /// The ACPI tables are malformed: one node, with the reason.
+    Malformed(AcpiError),
+}
+
+impl Numa {
+    /// The number of NUMA nodes the kernel uses.
+    pub fn nodes(&self) -> usize {
+        match self {
+            Numa::Srat(s) if s.nodes() > 0 => s.nodes(),
+            _ => 1,
+        }
+    }
+
+    /// The SRAT memory ranges (empty without a usable SRAT).
+    pub fn ranges(&self) -> Vec<mm::layout::NumaAffinity> {
+        match self {
+            Numa::Srat(s) => s.ranges(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Reads and parses the SRAT.
+pub fn discover(phys: &PhysMem, rsdp_addr: Option<u64>) -> Numa {
+    let Some(rsdp) = rsdp_addr else { return Numa::NoRsdp };
+    match mm::acpi::find_srat(phys, rsdp).and_then(|s| s.map(|s| mm::acpi::map_nodes(&s)).transpose()) {
+        Ok(Some(numa)) => Numa::Srat(numa),
+        Ok(None) => Numa::NoSrat,
+        Err(e) => Numa::Malformed(e),
+    }
+}
+
+/// Prints the SRAT lines (Linux's format) and one summary line.
+pub fn print(numa: &Numa) {
+    match numa {
+        Numa::NoRsdp => log::warn!("ACPI: no RSDP from the bootloader; continuing as a single node"),
+        Numa::NoSrat => {}
+        Numa::Malformed(e) => log::warn!("ACPI: {}; continuing as a single node", e),
+        Numa::Srat(s) => {
+            for m in &s.memory {
+                println!("{}", m);
+            }
+        }
+    }
+    let source = match numa {
+        Numa::Srat(_) => "srat",
+        Numa::NoSrat => "none",
+        Numa::NoRsdp => "no-rsdp",
+        Numa::Malformed(_) => "malformed",
+    };
+    println!("memlab: numa nodes={} source={}", numa.nodes(), source);
+}
+
+/// Hex-dumps the raw SRAT (`acpi_dump=1`): `@@hex SRAT <offset> <hex bytes>` lines of 32 bytes, which the host
+/// turns back into a fixture.
+pub fn dump_srat(phys: &PhysMem, rsdp_addr: Option<u64>) {
+    let Some(rsdp) = rsdp_addr else { return };
+    match mm::acpi::find_table(phys, rsdp, mm::acpi::SRAT) {
+        Ok(Some((addr, bytes))) => {
+            println!("memlab: acpi_dump SRAT at {:#x}, {} bytes", addr, bytes.len());
+            for (i, chunk) in bytes.chunks(32).enumerate() {
+                crate::print!("@@hex SRAT {:06x} ", i * 32);
+                for b in chunk {
+                    crate::print!("{:02x}", b);
+                }
+                println!();
+            }
+        }
+        Ok(None) => println!("memlab: acpi_dump: no SRAT"),
+        Err(e) => println!("memlab: acpi_dump: {}", e),
+    }
+}

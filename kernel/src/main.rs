@@ -1,0 +1,141 @@
+//! memlab's kernel: boots under bootloader 0.11 (BIOS or UEFI) in QEMU, prints the firmware memory map and the
+//! SRAT like a Linux boot log, runs the self-tests and exits QEMU with a code that says how the run went.
+//!
+//! Boot order, and why:
+//! 1. serial, then GDT/TSS and IDT: from here on every failure is reported on COM1 (panic, CPU exception);
+//! 2. the firmware map from BootInfo, the physical-memory window, then the heap (usable frames above 1 MiB);
+//! 3. the command line from fw_cfg (it needs the heap); a bad one ends the run with BAD_CMDLINE;
+//! 4. the memory map and reservations, the SRAT (through `mm::acpi`), then the self-tests, which exit.
+//!
+//! # Invariants
+//! - `unsafe` lives only in the small hardware modules (serial, gdt, interrupts, fw_cfg, phys, heap, exit);
+//! - [`facts`] is set once, before any self-test runs, and never changes afterwards.
+#![no_std]
+#![no_main]
+#![feature(abi_x86_interrupt)]
+
+extern crate alloc;
+
+mod acpi;
+mod cmdline;
+mod exit;
+mod fw_cfg;
+mod gdt;
+mod heap;
+mod interrupts;
+mod logger;
+mod memmap;
+mod phys;
+mod selftest;
+mod serial;
+mod tests;
+
+use bootloader_api::config::Mapping;
+use bootloader_api::info::MemoryRegionKind;
+use bootloader_api::{entry_point, BootInfo, BootloaderConfig};
+use spin::Once;
+
+use crate::exit::{exit, ExitCode};
+
+/// The kernel stack size; the bootloader puts an unmapped guard page below it.
+pub const KERNEL_STACK_SIZE: u64 = 256 * 1024;
+
+/// Where the bootloader loads the (position-independent) kernel image: the usual -2 GiB.
+pub const KERNEL_BASE: u64 = 0xffff_ffff_8000_0000;
+
+/// How the bootloader sets the kernel up: all of physical memory mapped at a dynamic offset, a 256 KiB stack.
+pub static BOOTLOADER_CONFIG: BootloaderConfig = {
+    let mut config = BootloaderConfig::new_default();
+    config.mappings.physical_memory = Some(Mapping::Dynamic);
+    config.kernel_stack_size = KERNEL_STACK_SIZE;
+    // A fixed load address, so `gdb` can take the symbols with a known offset (see README: debugging).
+    config.mappings.kernel_base = Mapping::FixedAddress(KERNEL_BASE);
+    config
+};
+
+entry_point!(kernel_main, config = &BOOTLOADER_CONFIG);
+
+/// What the boot found, for the self-tests.
+pub struct Facts {
+    pub firmware: memmap::FirmwareMap,
+    pub phys: phys::PhysMem,
+    /// The heap's physical range.
+    pub heap: (u64, u64),
+    pub rsdp_addr: Option<u64>,
+    pub numa: acpi::Numa,
+    pub options: cmdline::Options,
+}
+
+static FACTS: Once<Facts> = Once::new();
+
+/// The boot facts. Panics if called before the self-tests start (a bug).
+pub fn facts() -> &'static Facts {
+    FACTS.get().expect("boot facts are set before the self-tests run")
+}
+
+fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
+    serial::init();
+    logger::init();
+    gdt::init();
+    interrupts::init();
+    println!("memlab kernel {} booting", env!("CARGO_PKG_VERSION"));
+    log::info!("kernel image offset {:#x}", boot_info.kernel_image_offset);
+
+    // No allocation before the heap exists: the heap and the mapped limit come straight from BootInfo.
+    let regions = &boot_info.memory_regions;
+    let offset = boot_info.physical_memory_offset.into_option().expect("the bootloader maps physical memory");
+    let phys = phys::PhysMem::new(offset, memmap::mapped_limit(regions.iter().map(|r| r.end)));
+    let usable = regions.iter().filter(|r| r.kind == MemoryRegionKind::Usable).map(|r| (r.start, r.end));
+    let heap = heap::choose(usable).expect("no usable RAM region for the kernel heap");
+    assert!(phys.is_mapped(heap.0, heap.1 - heap.0), "the heap range is not mapped");
+    // SAFETY: `heap` is page-aligned usable RAM (the bootloader reports what it uses as Bootloader, not Usable),
+    // mapped (checked above), and handed over exactly once, here.
+    unsafe { heap::init(&phys, heap.0, heap.1) };
+    let firmware = memmap::from_boot_info(regions);
+
+    let options = match fw_cfg::read_file(cmdline::FW_CFG_FILE, cmdline::MAX_LEN) {
+        Err(fw_cfg::FwCfgError::TooLarge { size, max }) => {
+            println!("cmdline: {} bytes long; at most {} (COMMAND_LINE_SIZE) are accepted", size, max);
+            exit(ExitCode::BadCmdline)
+        }
+        Ok(bytes) => match cmdline::parse(bytes.as_deref().unwrap_or(&[])) {
+            Ok(o) => o,
+            Err(line) => {
+                println!("{}", line);
+                exit(ExitCode::BadCmdline)
+            }
+        },
+    };
+    logger::set_level(options.loglevel);
+    println!("Command line: {}", options.text);
+
+    memmap::print(&firmware);
+    memmap::print_reservation(heap.0, heap.1, "heap");
+
+    let rsdp_addr = boot_info.rsdp_addr.into_option();
+    if options.acpi_dump {
+        acpi::dump_srat(&phys, rsdp_addr);
+    }
+    let numa = acpi::discover(&phys, rsdp_addr);
+    acpi::print(&numa);
+
+    let filter = options.selftest.clone();
+    FACTS.call_once(|| Facts { firmware, phys, heap, rsdp_addr, numa, options });
+    selftest::run(tests::TESTS, filter.as_deref())
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    x86_64::instructions::interrupts::disable();
+    match info.location() {
+        Some(l) => serial::emergency_println(format_args!(
+            "PANIC: {} at {}:{}:{}",
+            info.message(),
+            l.file(),
+            l.line(),
+            l.column()
+        )),
+        None => serial::emergency_println(format_args!("PANIC: {} at <unknown>:0:0", info.message())),
+    }
+    exit(ExitCode::Panic)
+}

@@ -1,0 +1,182 @@
+//! The self-tests: one table, [`TESTS`]. Add a test by writing a `fn() -> TestResult` and adding one row.
+//!
+//! Smoke tests check that the boot pipeline works on whatever QEMU profile is running: serial, heap, the
+//! firmware map, ACPI/SRAT (against `expect_nodes=` when the runner passes the profile's node count), and the
+//! layout built from both. Demo tests (`__` prefix) show the failure paths and run only when named exactly.
+//!
+//! # Invariants
+//! - tests only read the boot facts ([`crate::facts`]); none changes global state except through the heap.
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+
+use mm::layout::{normalize, LayoutOptions, RegionKind};
+
+use crate::acpi::Numa;
+use crate::selftest::{SelfTest, TestResult};
+use crate::{check, check_eq, facts};
+
+/// Every self-test, in the order they run.
+pub static TESTS: &[SelfTest] = &[
+    SelfTest { name: "serial_ready", run: serial_ready },
+    SelfTest { name: "heap_alloc_free", run: heap_alloc_free },
+    SelfTest { name: "heap_is_reserved_usable_ram", run: heap_is_reserved_usable_ram },
+    SelfTest { name: "firmware_map_sorted", run: firmware_map_sorted },
+    SelfTest { name: "firmware_map_has_ram", run: firmware_map_has_ram },
+    SelfTest { name: "acpi_rsdp_found", run: acpi_rsdp_found },
+    SelfTest { name: "acpi_srat_nodes", run: acpi_srat_nodes },
+    SelfTest { name: "layout_with_numa", run: layout_with_numa },
+    SelfTest { name: "cmdline_table", run: cmdline_table },
+    SelfTest { name: "__fail_demo", run: fail_demo },
+    SelfTest { name: "__pagefault_demo", run: pagefault_demo },
+    SelfTest { name: "__hang_demo", run: hang_demo },
+    SelfTest { name: "__overflow_demo", run: overflow_demo },
+];
+
+fn serial_ready() -> TestResult {
+    check!(crate::serial::is_ready(), "COM1 did not pass its loopback test");
+    Ok(())
+}
+
+fn heap_alloc_free() -> TestResult {
+    let (used_before, _) = crate::heap::usage();
+    {
+        let mut v: Vec<u64> = Vec::with_capacity(128 * 1024);
+        for i in 0..128 * 1024 {
+            v.push(i);
+        }
+        check_eq!(v.iter().sum::<u64>(), (128 * 1024 - 1) * 128 * 1024 / 2);
+        let b = Box::new([7u8; 4096]);
+        check!(b.iter().all(|&x| x == 7));
+        let (used, _) = crate::heap::usage();
+        check!(used >= used_before + 128 * 1024 * 8, "heap usage did not grow: {} -> {}", used_before, used);
+    }
+    let (used_after, _) = crate::heap::usage();
+    check_eq!(used_after, used_before);
+    Ok(())
+}
+
+fn heap_is_reserved_usable_ram() -> TestResult {
+    let f = facts();
+    let (s, e) = f.heap;
+    check!(s < e && s % 4096 == 0 && e % 4096 == 0, "heap [{:#x}, {:#x}) is not page-aligned", s, e);
+    check!(
+        f.firmware.raw.iter().any(|r| r.kind == RegionKind::Usable && r.start <= s && e <= r.end),
+        "heap [{:#x}, {:#x}) is not inside one usable region",
+        s,
+        e
+    );
+    Ok(())
+}
+
+fn firmware_map_sorted() -> TestResult {
+    let regions = &facts().firmware.printed;
+    check!(!regions.is_empty(), "the firmware map is empty");
+    for (i, w) in regions.windows(2).enumerate() {
+        check!(w[0].start < w[0].end, "region {} is empty", i);
+        check!(w[0].end <= w[1].start, "regions {} and {} overlap or are unsorted: {:?} {:?}", i, i + 1, w[0], w[1]);
+        check!(
+            w[0].end < w[1].start || w[0].kind != w[1].kind,
+            "adjacent regions {} and {} of the same kind are not merged",
+            i,
+            i + 1
+        );
+    }
+    check!(facts().firmware.raw.len() >= regions.len());
+    Ok(())
+}
+
+fn firmware_map_has_ram() -> TestResult {
+    let f = &facts().firmware;
+    let ram: u64 = f.printed.iter().filter(|r| r.kind.is_ram()).map(|r| r.end - r.start).sum();
+    check!(ram >= 64 << 20, "only {:#x} bytes of RAM in the firmware map", ram);
+    check!(f.printed.iter().any(|r| r.kind == RegionKind::BootloaderReserved), "no bootloader reservation");
+    Ok(())
+}
+
+fn acpi_rsdp_found() -> TestResult {
+    let f = facts();
+    let rsdp = f.rsdp_addr.ok_or("the bootloader reported no RSDP")?;
+    let r = mm::acpi::read_rsdp(&f.phys, rsdp).map_err(|e| alloc::format!("{}", e))?;
+    check!(r.revision == 0 || r.revision >= 2, "RSDP revision {}", r.revision);
+    check!(!matches!(f.numa, Numa::Malformed(_) | Numa::NoRsdp), "ACPI tables: {:?}", f.numa);
+    Ok(())
+}
+
+fn acpi_srat_nodes() -> TestResult {
+    let f = facts();
+    if let Numa::Srat(s) = &f.numa {
+        check!(s.nodes() >= 1, "an SRAT without nodes");
+        for m in &s.memory {
+            check!((m.range.nid as usize) < s.nodes(), "range {} names a node that was not mapped", m);
+            check_eq!(s.node_pxm[m.range.nid as usize], m.pxm);
+        }
+        // Every node with memory gets a node id lower than any memory-less one is not required; every node id
+        // below nodes() must be distinct in PXM.
+        for (i, p) in s.node_pxm.iter().enumerate() {
+            check!(!s.node_pxm[..i].contains(p), "PXM {} mapped twice", p);
+        }
+    }
+    if let Some(n) = f.options.expect_nodes {
+        check_eq!(f.numa.nodes() as u32, n);
+    }
+    Ok(())
+}
+
+fn layout_with_numa() -> TestResult {
+    let f = facts();
+    let numa = f.numa.ranges();
+    let layout = normalize(&f.firmware.raw, &numa, &LayoutOptions::default()).map_err(|e| alloc::format!("{}", e))?;
+    check!(layout.memory_pages() > 0);
+    check_eq!(layout.nr_node_ids().max(1), f.numa.nodes().max(layout.nr_node_ids()));
+    Ok(())
+}
+
+fn cmdline_table() -> TestResult {
+    let o = crate::cmdline::parse(b"loglevel=debug selftest=heap").map_err(|e| e)?;
+    check_eq!(o.loglevel, log::LevelFilter::Debug);
+    check_eq!(o.selftest.as_deref(), Some("heap"));
+    let e = crate::cmdline::parse(b"loglevel=loud").err().ok_or("loglevel=loud was accepted")?;
+    check!(e.starts_with("cmdline: ") && e.contains("loud") && e.contains("accepted:"), "{}", e);
+    check!(crate::cmdline::parse(b"nosuchkey=1").is_err());
+    check!(crate::cmdline::parse(b"expect_nodes=0").is_err());
+    check_eq!(
+        crate::cmdline::parse(b"expect_nodes=4 acpi_dump=1").map(|o| (o.expect_nodes, o.acpi_dump)),
+        Ok((Some(4), true))
+    );
+    Ok(())
+}
+
+fn fail_demo() -> TestResult {
+    let two = 1 + 1;
+    check_eq!(two, 3);
+    Ok(())
+}
+
+fn pagefault_demo() -> TestResult {
+    // An address in the lower half that the bootloader leaves unmapped (checked, so the demo cannot silently
+    // read something): the read must page-fault and never return.
+    let addr = [0x0000_0dea_d000_0000u64, 0x0000_0bad_0000_0000, 0x0000_0000_0000_0000]
+        .into_iter()
+        .find(|&a| !facts().phys.virt_mapped(a))
+        .ok_or("no unmapped candidate address")?;
+    // SAFETY: deliberately reads an unmapped address to exercise the page-fault handler, which ends the run;
+    // the read never completes.
+    let v = unsafe { core::ptr::read_volatile(addr as *const u64) };
+    Err(alloc::format!("read {:#x} from unmapped {:#x}", v, addr))
+}
+
+fn hang_demo() -> TestResult {
+    crate::println!("hanging on purpose (the runner's --timeout ends this)");
+    crate::exit::halt_forever()
+}
+
+fn overflow_demo() -> TestResult {
+    #[allow(unconditional_recursion)]
+    fn recurse(depth: u64) -> u64 {
+        let pad = core::hint::black_box([depth; 64]);
+        recurse(depth + 1) + pad[0]
+    }
+    let n = recurse(0);
+    Err(alloc::format!("recursion returned {}", n))
+}
