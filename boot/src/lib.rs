@@ -13,6 +13,7 @@ pub mod qemu;
 pub mod run;
 pub mod serial_log;
 pub mod setup;
+pub mod sim;
 pub mod status;
 
 pub use profiles::{Profile, PROFILES};

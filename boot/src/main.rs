@@ -3,11 +3,12 @@
 //! `memlab run --profile default`.
 use std::process::ExitCode;
 
-use boot::{profiles, run, USAGE_ERROR};
+use boot::{profiles, run, sim, USAGE_ERROR};
 
-const USAGE: &str = "usage: memlab [run [OPTIONS] | profiles | help]
+const USAGE: &str = "usage: memlab [run [OPTIONS] | profiles | sim <boot-log> [OPTIONS] | help]
   run        boot a QEMU profile and run the kernel's self-tests (default: run --profile default)
-  profiles   list the QEMU profiles and their command lines";
+  profiles   list the QEMU profiles and their command lines
+  sim        simulate memmap init from a Linux boot log (memlab sim --help)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -20,6 +21,7 @@ fn main() -> ExitCode {
     let status = match command {
         "run" => run::main(rest),
         "profiles" => profiles::main(rest),
+        "sim" => sim::main(rest),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             0

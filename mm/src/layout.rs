@@ -496,6 +496,48 @@ pub fn normalize(
     Ok(Layout { regions, memory, reserved: merge_reservations(reserved), numa, uncovered_bytes, notes })
 }
 
+/// Linux's early x86 adjustments of the firmware map (arch/x86/kernel/setup.c `trim_bios_range`): the first
+/// page becomes reserved (`e820__update_range(0, PAGE_SIZE, E820_TYPE_RAM, E820_TYPE_RESERVED)`), and RAM in the
+/// legacy BIOS area 0xa0000-0xfffff is taken out (`e820__range_remove(BIOS_BEGIN, BIOS_END - BIOS_BEGIN,
+/// E820_TYPE_RAM, 1)`). Returns the adjusted regions and the two lines Linux prints, in its format.
+pub fn x86_e820_quirks(regions: &[FirmwareRegion]) -> (Vec<FirmwareRegion>, [alloc::string::String; 2]) {
+    const BIOS_BEGIN: u64 = 0xa0000;
+    const BIOS_END: u64 = 0x100000;
+    let mut out: Vec<FirmwareRegion> = Vec::with_capacity(regions.len() + 2);
+    for r in regions {
+        if !r.kind.is_ram() {
+            out.push(*r);
+            continue;
+        }
+        // Page 0: RAM ==> reserved.
+        if r.start < crate::consts::PAGE_SIZE && r.end > r.start {
+            let cut = r.end.min(crate::consts::PAGE_SIZE);
+            out.push(FirmwareRegion::new(r.start, cut, RegionKind::Reserved));
+            push_outside(&mut out, FirmwareRegion::new(cut, r.end, r.kind), BIOS_BEGIN, BIOS_END);
+        } else {
+            push_outside(&mut out, *r, BIOS_BEGIN, BIOS_END);
+        }
+    }
+    let lines = [
+        alloc::format!("e820: update [mem {:#010x}-{:#010x}] usable ==> reserved", 0, crate::consts::PAGE_SIZE - 1),
+        alloc::format!("e820: remove [mem {:#010x}-{:#010x}] usable", BIOS_BEGIN, BIOS_END - 1),
+    ];
+    (out, lines)
+}
+
+/// Pushes the parts of `r` outside `[a, b)` (nothing if empty).
+fn push_outside(out: &mut Vec<FirmwareRegion>, r: FirmwareRegion, a: u64, b: u64) {
+    if r.start >= r.end {
+        return;
+    }
+    if r.start < a {
+        out.push(FirmwareRegion::new(r.start, r.end.min(a), r.kind));
+    }
+    if r.end > b {
+        out.push(FirmwareRegion::new(r.start.max(b), r.end, r.kind));
+    }
+}
+
 /// Splits the regions at every boundary and gives each elementary interval the kind of highest precedence.
 ///
 /// Quadratic in the number of regions, which is bounded by [`E820_MAX_ENTRIES`]; simple over clever.
@@ -653,6 +695,19 @@ mod tests {
         // The two bootloader regions merged into one region, as did nothing else.
         assert_eq!(l.regions.len(), 10);
         assert!(l.notes.iter().any(|n| matches!(n, LayoutNote::TrimmedRam { end_pfn: 0x9f, .. })));
+    }
+
+    #[test]
+    fn x86_quirks_reserve_page_0_and_remove_the_bios_area() {
+        let (regions, lines) = x86_e820_quirks(&qemu_m4000());
+        assert_eq!(lines[0], "e820: update [mem 0x00000000-0x00000fff] usable ==> reserved");
+        assert_eq!(lines[1], "e820: remove [mem 0x000a0000-0x000fffff] usable");
+        let l = normalize(&regions, &[], &LayoutOptions::default()).unwrap();
+        assert_eq!(l.memory[0], MemRange { start_pfn: 1, end_pfn: 0x9f, nid: 0 });
+        assert_eq!(l.memory[1].start_pfn, 0x100);
+        // RAM reported across the BIOS area is split around it.
+        let (r, _) = x86_e820_quirks(&[fr(0, 0x200000, Usable)]);
+        assert_eq!(r, vec![fr(0, 0x1000, Reserved), fr(0x1000, 0xa0000, Usable), fr(0x100000, 0x200000, Usable)]);
     }
 
     #[test]

@@ -1,0 +1,312 @@
+//! `memlab sim`: run the mm crate on the host, fed by a Linux boot log (or the kernel's own serial log).
+//!
+//! The input is taken as Linux saw it, in this order of preference: the `Early memory node ranges` block (exactly
+//! the ranges Linux's memmap init walked), else the firmware map (`BIOS-e820:`/`Xen:`/`efi:` lines, or the
+//! `user-defined` map) with the SRAT lines and Linux's early x86 adjustments (page 0 reserved, the BIOS area
+//! removed; `--no-e820-quirks` turns them off), else nothing: that is an error naming what was looked for.
+//! `kernelcore=`/`movablecore=` come from the log's `Command line:` unless given as flags.
+//!
+//! Output: the Linux-format lines, then the verifier's findings, then, when the log holds Linux's own hole lines,
+//! whether ours are the same (`--json` prints only the summary object). Large machines run in compressed mode
+//! (see `mm::model`); `--full` materializes every section.
+//!
+//! # Invariants
+//! - bad input (unreadable file, no memory map, bad option) is one line on stderr and exit status 2, never a
+//!   panic; a simulation that finds violations still exits 0 (finding them is its job), unless `--check`.
+
+use std::fmt::Write as _;
+use std::time::Instant;
+
+use mm::cmdline::parse_bytes_strict;
+use mm::dmesg::{self, BootLog};
+use mm::layout::{self, Layout, LayoutOptions};
+use mm::model::{Mm, MmOptions};
+use mm::policy::{self, HolePolicy};
+use mm::sparse::HeapBacking;
+use mm::usemap::VmDebug;
+use mm::verify::{verify, Verification};
+use mm::zones::CoreSpec;
+
+/// Exit status for bad input.
+pub const SIM_USAGE_ERROR: u8 = 2;
+/// Exit status when `--check` finds that our lines differ from Linux's or a promise is broken.
+pub const SIM_CHECK_FAILED: u8 = 1;
+
+const USAGE: &str =
+    "usage: memlab sim <boot-log> [--policy NAME] [--json] [--movablecore=SIZE|N%] [--kernelcore=SIZE|N%|mirror]
+                 [--vm-debug=panic|warn|off] [--no-e820-quirks] [--full] [--no-poison] [--check] [--stats]";
+
+/// Options of one simulation.
+#[derive(Clone, Debug)]
+pub struct SimOptions {
+    pub policy: String,
+    pub json: bool,
+    pub movablecore: Option<CoreSpec>,
+    pub kernelcore: Option<CoreSpec>,
+    pub vm_debug: VmDebug,
+    pub e820_quirks: bool,
+    pub full: bool,
+    pub poison: bool,
+    pub check: bool,
+    pub stats: bool,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions {
+            policy: policy::DEFAULT_POLICY.to_string(),
+            json: false,
+            movablecore: None,
+            kernelcore: None,
+            vm_debug: VmDebug::Warn,
+            e820_quirks: true,
+            full: false,
+            poison: true,
+            check: false,
+            stats: false,
+        }
+    }
+}
+
+/// The result of a simulation.
+pub struct SimResult {
+    pub mm: Mm,
+    pub verification: Verification,
+    pub log: BootLog,
+    /// Where the layout came from, in words.
+    pub source: &'static str,
+    /// Lines printed before the model's (the e820 adjustments, when applied).
+    pub pre_lines: Vec<String>,
+    pub elapsed_ms: u128,
+}
+
+impl SimResult {
+    /// Linux's hole lines from the log, in order, formatted as we print ours.
+    pub fn linux_hole_lines(&self) -> Vec<String> {
+        let mut v: Vec<String> = Vec::new();
+        if let Some(n) = self.log.zeroed_unavailable {
+            v.push(format!("Zeroed struct page in unavailable ranges: {} pages", n));
+        }
+        for (nid, zone, pages) in &self.log.unavailable {
+            v.push(format!("On node {}, zone {}: {} pages in unavailable ranges", nid, zone.name(), pages));
+        }
+        v
+    }
+
+    /// Our hole lines, in order.
+    pub fn our_hole_lines(&self) -> Vec<String> {
+        self.mm.lines.iter().filter(|l| l.contains("unavailable ranges")).cloned().collect()
+    }
+}
+
+/// Parses a `kernelcore=`/`movablecore=` value: bytes (memparse), `N%`, or `mirror`.
+pub fn parse_core(s: &str) -> Result<CoreSpec, String> {
+    if s == "mirror" {
+        return Ok(CoreSpec::Mirror);
+    }
+    if let Some(p) = s.strip_suffix('%') {
+        return p
+            .parse::<u32>()
+            .ok()
+            .filter(|&p| p <= 100)
+            .map(CoreSpec::Percent)
+            .ok_or_else(|| format!("bad percentage \"{}\" (0-100%)", s));
+    }
+    parse_bytes_strict(s)
+        .map(|b| CoreSpec::Pages(b >> mm::consts::PAGE_SHIFT))
+        .map_err(|e| format!("bad size \"{}\": {}", s, e))
+}
+
+/// Builds the layout Linux saw from a parsed log.
+pub fn layout_from_log(log: &BootLog, quirks: bool) -> Result<(Layout, &'static str, Vec<String>), String> {
+    if !log.early_node_ranges.is_empty() {
+        let l = Layout::from_memory_ranges(&log.early_node_ranges)
+            .map_err(|e| format!("Early memory node ranges: {}", e))?;
+        return Ok((l, "Early memory node ranges", Vec::new()));
+    }
+    let map = log.firmware_map();
+    if map.is_empty() {
+        return Err("no memory map in the log: looked for an 'Early memory node ranges' block, 'BIOS-e820:', 'Xen:', 'efi:' or user-defined e820 lines".into());
+    }
+    let (regions, pre) = if quirks {
+        let (r, lines) = layout::x86_e820_quirks(map);
+        (r, lines.to_vec())
+    } else {
+        (map.to_vec(), Vec::new())
+    };
+    let numa = log.srat_affinity();
+    let l =
+        layout::normalize(&regions, &numa, &LayoutOptions::default()).map_err(|e| format!("firmware map: {}", e))?;
+    Ok((l, if numa.is_empty() { "firmware map" } else { "firmware map + SRAT" }, pre))
+}
+
+/// Runs a simulation over a log's text.
+pub fn simulate(text: &str, opts: &SimOptions) -> Result<SimResult, String> {
+    let started = Instant::now();
+    let policy: &'static dyn HolePolicy = policy::by_name(&opts.policy)
+        .ok_or_else(|| format!("unknown policy \"{}\"; accepted: {}", opts.policy, policy::names().join(", ")))?;
+    let log = dmesg::parse(text);
+    let (layout, source, pre_lines) = layout_from_log(&log, opts.e820_quirks)?;
+    let mut mo = MmOptions::new(policy);
+    mo.vm_debug = opts.vm_debug;
+    mo.poison = opts.poison;
+    mo.compressed = !opts.full;
+    mo.allow_unplaced_memmap = true;
+    mo.zone_device = log.zone_ranges.as_ref().is_some_and(|z| z.device_line);
+    let from_cmdline = |key: &str| -> Result<Option<CoreSpec>, String> {
+        let Some(cl) = &log.command_line else { return Ok(None) };
+        match cl.split_whitespace().filter_map(|w| w.strip_prefix(key)).last() {
+            Some(v) => parse_core(v).map(Some).map_err(|e| format!("log's command line {}{}: {}", key, v, e)),
+            None => Ok(None),
+        }
+    };
+    mo.kernelcore = match opts.kernelcore {
+        Some(k) => Some(k),
+        None => from_cmdline("kernelcore=")?,
+    };
+    mo.movablecore = match opts.movablecore {
+        Some(k) => Some(k),
+        None => from_cmdline("movablecore=")?,
+    };
+    let mm = Mm::boot(&layout, mo, Box::new(HeapBacking)).map_err(|e| e.to_string())?;
+    let verification = verify(&mm);
+    Ok(SimResult { mm, verification, log, source, pre_lines, elapsed_ms: started.elapsed().as_millis() })
+}
+
+/// The text `memlab sim` prints (without `--json`).
+pub fn render(r: &SimResult, opts: &SimOptions) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "memlab: sim: policy {} ({}), layout from {}",
+        r.mm.policy.name(),
+        r.mm.policy.summary(),
+        r.source
+    );
+    for l in r.pre_lines.iter().chain(r.mm.lines.iter()) {
+        let _ = writeln!(out, "{}", l);
+    }
+    for l in mm::report::verify_lines(&r.mm, &r.verification) {
+        let _ = writeln!(out, "{}", l);
+    }
+    if !r.mm.unplaced_memmap.is_empty() {
+        let _ = writeln!(
+            out,
+            "memlab: sim: the memmap of {} sections does not fit in memory (Linux would fail to boot); kept outside",
+            r.mm.unplaced_memmap.len()
+        );
+    }
+    let linux = r.linux_hole_lines();
+    if !linux.is_empty() {
+        let ours = r.our_hole_lines();
+        if ours == linux {
+            let _ = writeln!(out, "memlab: sim: the log's {} hole line(s) match ours exactly", linux.len());
+        } else {
+            let _ =
+                writeln!(out, "memlab: sim: the log's hole lines differ from ours (policy {}):", r.mm.policy.name());
+            for l in &linux {
+                let _ = writeln!(out, "  linux: {}", l);
+            }
+            for l in &ours {
+                let _ = writeln!(out, "  ours:  {}", l);
+            }
+        }
+    }
+    if opts.stats {
+        let _ = writeln!(
+            out,
+            "memlab: sim: {} ms, {} sections ({} materialized, {} uniform), memmap {} MiB modelled, {} KiB resident",
+            r.elapsed_ms,
+            r.mm.sparse.valid_sections().count(),
+            r.mm.materialized_sections,
+            r.mm.uniform_sections,
+            r.mm.memmap_bytes() >> 20,
+            r.mm.memmap_bytes_resident() >> 10
+        );
+    }
+    out
+}
+
+fn parse_args(args: &[String]) -> Result<(String, SimOptions), String> {
+    let mut o = SimOptions::default();
+    let mut file = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let (k, v) = match a.split_once('=') {
+            Some((k, v)) => (k, Some(v.to_string())),
+            None => (a.as_str(), None),
+        };
+        let mut value = |name: &str| -> Result<String, String> {
+            match &v {
+                Some(v) => Ok(v.clone()),
+                None => it.next().cloned().ok_or_else(|| format!("{} needs a value", name)),
+            }
+        };
+        match k {
+            "--policy" => o.policy = value("--policy")?,
+            "--json" => o.json = true,
+            "--movablecore" => o.movablecore = Some(parse_core(&value("--movablecore")?)?),
+            "--kernelcore" => o.kernelcore = Some(parse_core(&value("--kernelcore")?)?),
+            "--vm-debug" => {
+                let v = value("--vm-debug")?;
+                o.vm_debug = VmDebug::from_name(&v)
+                    .ok_or_else(|| format!("bad --vm-debug \"{}\"; accepted: panic, warn, off", v))?;
+            }
+            "--no-e820-quirks" => o.e820_quirks = false,
+            "--full" => o.full = true,
+            "--no-poison" => o.poison = false,
+            "--check" => o.check = true,
+            "--stats" => o.stats = true,
+            s if s.starts_with("--") => return Err(format!("unknown option \"{}\"", a)),
+            _ if file.is_none() => file = Some(a.clone()),
+            _ => return Err(format!("unexpected argument \"{}\" (one boot log at a time)", a)),
+        }
+    }
+    let file = file.ok_or_else(|| "missing <boot-log>".to_string())?;
+    Ok((file, o))
+}
+
+/// `memlab sim ...`: returns the exit status.
+pub fn main(args: &[String]) -> u8 {
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{}", USAGE);
+        println!("policies:");
+        for p in policy::POLICIES {
+            println!("  {:<17} {}", p.name(), p.summary());
+        }
+        return 0;
+    }
+    let (file, opts) = match parse_args(args) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("memlab sim: {}\n{}", e, USAGE);
+            return SIM_USAGE_ERROR;
+        }
+    };
+    let bytes = match std::fs::read(&file) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("memlab sim: cannot read {}: {}", file, e);
+            return SIM_USAGE_ERROR;
+        }
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let r = match simulate(&text, &opts) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("memlab sim: {}: {}", file, e);
+            return SIM_USAGE_ERROR;
+        }
+    };
+    if opts.json {
+        println!("{}", mm::report::summary_json(&r.mm, &r.verification));
+    } else {
+        print!("{}", render(&r, &opts));
+    }
+    let linux = r.linux_hole_lines();
+    if opts.check && ((!linux.is_empty() && linux != r.our_hole_lines()) || !r.verification.broken_promises.is_empty())
+    {
+        return SIM_CHECK_FAILED;
+    }
+    0
+}
