@@ -1,0 +1,129 @@
+//! Corpus tests of the simulator: every real boot log in mm/tests/samples/ and tests/corpus/ is replayed, and
+//! where Linux printed its hole lines, ours must be the same lines, in the same order, with the same counts:
+//! `On node N, zone Z: K pages in unavailable ranges` under `upstream` (Linux >= 5.14 and stable backports),
+//! `Zeroed struct page in unavailable ranges: N pages` under `zeroed` (Linux 4.20-5.11). Every policy must run
+//! on every log, and `strict` must leave no finding.
+
+use std::path::{Path, PathBuf};
+
+use boot::sim::{simulate, SimOptions};
+
+fn corpus() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    let mut files = Vec::new();
+    for dir in ["mm/tests/samples", "tests/corpus"] {
+        let Ok(rd) = std::fs::read_dir(root.join(dir)) else { continue };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.extension().is_some_and(|x| x == "txt") {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    assert!(files.len() >= 2, "the two shared samples are in mm/tests/samples");
+    files
+}
+
+fn opts(policy: &str) -> SimOptions {
+    SimOptions { policy: policy.to_string(), ..SimOptions::default() }
+}
+
+#[test]
+fn linux_hole_lines_reproduced_exactly() {
+    let mut checked = 0;
+    for f in corpus() {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let r = simulate(&text, &opts("upstream")).unwrap_or_else(|e| panic!("{}: {}", f.display(), e));
+        let policy = if !r.log.unavailable.is_empty() {
+            "upstream"
+        } else if r.log.zeroed_unavailable.is_some() {
+            "zeroed"
+        } else {
+            continue;
+        };
+        let r = simulate(&text, &opts(policy)).unwrap();
+        assert_eq!(r.our_hole_lines(), r.linux_hole_lines(), "{} under {}", f.display(), policy);
+        checked += 1;
+    }
+    assert!(checked >= 2, "at least the T5500 (upstream) and the QEMU 4-node (zeroed) samples are checked");
+}
+
+#[test]
+fn the_two_shared_samples() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("mm/tests/samples");
+    let t5500 = std::fs::read_to_string(root.join("dell-t5500-numa-off-linux-5.10.txt")).unwrap();
+    let r = simulate(&t5500, &opts("upstream")).unwrap();
+    assert_eq!(
+        r.our_hole_lines(),
+        vec![
+            "On node 0, zone DMA: 1 pages in unavailable ranges",
+            "On node 0, zone DMA: 98 pages in unavailable ranges",
+            "On node 0, zone Normal: 519 pages in unavailable ranges",
+        ]
+    );
+    let qemu = std::fs::read_to_string(root.join("qemu-i440fx-16g-4node.txt")).unwrap();
+    let r = simulate(&qemu, &opts("zeroed")).unwrap();
+    assert_eq!(r.our_hole_lines(), vec!["Zeroed struct page in unavailable ranges: 131 pages"]);
+}
+
+#[test]
+fn every_policy_runs_on_every_log_and_strict_is_clean() {
+    for f in corpus() {
+        let text = std::fs::read_to_string(&f).unwrap();
+        for p in mm::policy::POLICIES {
+            let r = simulate(&text, &opts(p.name())).unwrap_or_else(|e| panic!("{} {}: {}", f.display(), p.name(), e));
+            assert!(
+                r.verification.accounting.is_empty(),
+                "{} {}: {:?}",
+                f.display(),
+                p.name(),
+                r.verification.accounting
+            );
+            if p.name() == "strict" {
+                assert_eq!(r.verification.total(), 0, "{}: {:?}", f.display(), r.verification.first);
+            }
+        }
+    }
+}
+
+#[test]
+fn firmware_map_path_matches_early_node_ranges() {
+    // The T5500 log has both an e820 map and Early memory node ranges: building the layout from the e820 map
+    // (with Linux's x86 quirks) must give the same ranges Linux printed.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("mm/tests/samples");
+    let text = std::fs::read_to_string(root.join("dell-t5500-numa-off-linux-5.10.txt")).unwrap();
+    let log = mm::dmesg::parse(&text);
+    let mut without = log.clone();
+    without.early_node_ranges.clear();
+    let (from_e820, source, pre) = boot::sim::layout_from_log(&without, true).unwrap();
+    assert_eq!(source, "firmware map");
+    assert_eq!(from_e820.memory, log.early_node_ranges);
+    assert_eq!(pre[0], "e820: update [mem 0x00000000-0x00000fff] usable ==> reserved");
+}
+
+#[test]
+fn one_tib_eight_nodes_is_compressed() {
+    // A 1 TiB, 8-node layout: the model keeps only the sections with holes or boundaries in full.
+    let mut text = String::new();
+    text.push_str("BIOS-e820: [mem 0x0000000000000000-0x000000000009bfff] usable\n");
+    text.push_str("BIOS-e820: [mem 0x0000000000100000-0x000000006f4d7fff] usable\n");
+    text.push_str("BIOS-e820: [mem 0x0000000100000000-0x000001007fffffff] usable\n");
+    let end: u64 = 0x100_8000_0000;
+    let bounds: Vec<u64> = (0..=8).map(|i| if i == 8 { end } else { (i * (end / 8)) & !((1 << 27) - 1) }).collect();
+    for n in 0..8 {
+        text.push_str(&format!(
+            "ACPI: SRAT: Node {} PXM {} [mem {:#010x}-{:#010x}]\n",
+            n,
+            n,
+            bounds[n],
+            bounds[n + 1] - 1
+        ));
+    }
+    let r = simulate(&text, &opts("upstream")).unwrap();
+    assert_eq!(r.mm.zones.nodes.len(), 8);
+    assert!(r.mm.uniform_sections > 8000, "{} uniform", r.mm.uniform_sections);
+    assert!(r.mm.memmap_bytes_resident() < 64 << 20, "{} bytes resident", r.mm.memmap_bytes_resident());
+    assert_eq!(r.mm.memmap_bytes(), 8190 * (2 << 20));
+    assert!(r.verification.broken_promises.is_empty());
+}
