@@ -1,1 +1,92 @@
-//! Host integration tests live in `tests/tests/`; this library is empty on purpose.
+//! Shared helpers of the host integration tests (tests/tests/*.rs): QEMU runs through the `boot` library,
+//! limited to [`MAX_PARALLEL_QEMU`] at a time whatever `--test-threads` says, with the disk images built once.
+//!
+//! # Invariants
+//! - every run goes through [`boot_run`], which holds a slot of the semaphore for the whole QEMU run;
+//! - a set-up problem (QEMU missing and not installable) fails the test with the runner's one-line message.
+
+use std::sync::{Condvar, Mutex, OnceLock};
+use std::time::Duration;
+
+use boot::{profiles, Firmware, RunConfig, RunOutcome};
+
+/// QEMU instances at the same time: TCG is CPU-bound, and these machines have 2 cores.
+pub const MAX_PARALLEL_QEMU: usize = 2;
+/// The timeout of one test run (a boot takes 2-8 s; parallel runs on 2 cores take longer).
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(90);
+
+struct Semaphore {
+    free: Mutex<usize>,
+    cv: Condvar,
+}
+
+static SLOTS: Semaphore = Semaphore { free: Mutex::new(MAX_PARALLEL_QEMU), cv: Condvar::new() };
+
+struct Slot;
+
+impl Slot {
+    fn take() -> Slot {
+        let mut free = SLOTS.free.lock().unwrap_or_else(|e| e.into_inner());
+        while *free == 0 {
+            free = SLOTS.cv.wait(free).unwrap_or_else(|e| e.into_inner());
+        }
+        *free -= 1;
+        Slot
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        *SLOTS.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        SLOTS.cv.notify_one();
+    }
+}
+
+/// Builds both disk images once per test binary (and checks the host tools once).
+fn prepare() {
+    static READY: OnceLock<Result<(), String>> = OnceLock::new();
+    let r = READY.get_or_init(|| {
+        let logs = boot::qemu::target_dir().join("memlab").join("logs");
+        boot::setup::host_tools(Firmware::Uefi, &logs).map_err(|e| e.0)?;
+        for fw in [Firmware::Bios, Firmware::Uefi] {
+            boot::qemu::build_image(fw, false).map_err(|e| e.0)?;
+        }
+        Ok(())
+    });
+    if let Err(e) = r {
+        panic!("{e}");
+    }
+}
+
+/// A run configuration: `profile` under `firmware` with kernel command line `cmdline`.
+pub fn config(profile: &str, firmware: Firmware, cmdline: &str) -> RunConfig {
+    let p = profiles::find(profile).unwrap_or_else(|| panic!("no profile {profile}"));
+    let mut c = RunConfig::new(p);
+    c.firmware = firmware;
+    c.cmdline = cmdline.to_string();
+    c.timeout = Some(RUN_TIMEOUT);
+    c
+}
+
+/// Runs QEMU (at most [`MAX_PARALLEL_QEMU`] at a time).
+pub fn boot_run(cfg: &RunConfig) -> RunOutcome {
+    prepare();
+    let _slot = Slot::take();
+    match boot::qemu::run(cfg) {
+        Ok(o) => o,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// A readable account of a run for assertion messages.
+pub fn describe(o: &RunOutcome) -> String {
+    format!(
+        "status {:?} (QEMU {:?}) in {:.1} s, log {}\n--- serial ---\n{}--- QEMU stderr ---\n{}",
+        o.status,
+        o.qemu_status,
+        o.duration.as_secs_f64(),
+        o.log_path.display(),
+        o.serial,
+        o.qemu_stderr
+    )
+}
