@@ -1,4 +1,4 @@
-//! Property tests over random layouts (up to 16 memory ranges on up to 8 nodes, with holes of every size,
+//! Property tests over random layouts (up to 64 memory ranges on up to 8 nodes, with holes of every size,
 //! ranges straddling zone boundaries, descending, interleaved and memory-less nodes):
 //! - `strict` ends with zero verifier findings and keeps every promise;
 //! - `upstream` equals an independent, deliberately simple reference of Linux's final rule, page by page and
@@ -8,7 +8,7 @@
 use proptest::prelude::*;
 
 use mm::consts::*;
-use mm::layout::{Layout, MemRange};
+use mm::layout::{self, FirmwareRegion, Layout, LayoutOptions, MemRange, NumaAffinity, RegionKind};
 use mm::model::{Mm, MmOptions};
 use mm::policy::{self, POLICIES};
 use mm::sparse::HeapBacking;
@@ -18,7 +18,7 @@ use mm::zones::ZoneType;
 /// (gap kind, gap pages, range pages, nid): gap kind 0 = adjacent, 1 = small, 2 = whole sections, 3 = to just
 /// below the next 4 GiB boundary.
 fn layout_strategy() -> impl Strategy<Value = Vec<MemRange>> {
-    (0u64..0x1800, prop::collection::vec((0u8..4, 1u64..3000, 1u64..6000, 0u32..8), 1..16)).prop_map(
+    (0u64..0x1800, prop::collection::vec((0u8..4, 1u64..3000, 1u64..4000, 0u32..8), 1..64)).prop_map(
         |(start, parts)| {
             let mut out: Vec<MemRange> = Vec::new();
             let mut pfn = start.max(1);
@@ -92,7 +92,16 @@ impl Reference {
         gaps.push((prev, align_up(prev, PAGES_PER_SECTION)));
         let mut out = Vec::new();
         for (s, e) in gaps {
-            let n = (s..e).filter(|&p| self.valid(p)).count();
+            // Valid pages of the gap, a section at a time.
+            let mut n = 0;
+            let mut p = s;
+            while p < e {
+                let sec_end = (pfn_to_section_nr(p) + 1) * PAGES_PER_SECTION;
+                if self.valid(p) {
+                    n += sec_end.min(e) - p;
+                }
+                p = sec_end;
+            }
             if n > 0 {
                 let (nid, zone, _) = self.expect(mm, s);
                 out.push(format!("On node {}, zone {}: {} pages in unavailable ranges", nid, zone.name(), n));
@@ -102,8 +111,54 @@ impl Reference {
     }
 }
 
+/// Random firmware maps: any kinds (raw e820 numbers included), overlaps, duplicates, unaligned and empty
+/// regions, and random NUMA ranges (some overlapping, some with bad node ids).
+fn firmware_strategy() -> impl Strategy<Value = (Vec<FirmwareRegion>, Vec<NumaAffinity>)> {
+    let kind = prop_oneof![
+        4 => Just(RegionKind::Usable),
+        1 => Just(RegionKind::BootloaderReserved),
+        1 => (1u32..20).prop_map(RegionKind::from_e820_type),
+        1 => any::<u32>().prop_map(RegionKind::UefiType),
+    ];
+    let region = (0u64..1 << 34, 0u64..1 << 30, kind).prop_map(|(s, len, k)| FirmwareRegion::new(s, s + len, k));
+    let numa = (0u32..70, 0u64..1 << 34, 0u64..1 << 33, any::<bool>())
+        .prop_map(|(nid, s, len, hotplug)| NumaAffinity { nid, start: s, end: s + len, hotplug });
+    (prop::collection::vec(region, 0..40), prop::collection::vec(numa, 0..10))
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn normalize_never_panics_and_keeps_its_invariants((regions, numa) in firmware_strategy()) {
+        match layout::normalize(&regions, &numa, &LayoutOptions::default()) {
+            Err(e) => prop_assert!(!e.to_string().is_empty()),
+            Ok(l) => {
+                for w in l.regions.windows(2) {
+                    prop_assert!(w[0].end <= w[1].start);
+                    prop_assert!(w[0].end < w[1].start || w[0].kind != w[1].kind);
+                }
+                for w in l.memory.windows(2) {
+                    prop_assert!(w[0].end_pfn <= w[1].start_pfn);
+                    prop_assert!(w[0].end_pfn < w[1].start_pfn || w[0].nid != w[1].nid);
+                }
+                // Nothing lost: memory pages + dropped (no node) pages = whole RAM pages of the regions.
+                let ram: u64 = l.regions.iter().filter(|r| r.kind.is_ram())
+                    .map(|r| (r.end >> PAGE_SHIFT).saturating_sub((r.start + PAGE_SIZE - 1) >> PAGE_SHIFT)).sum();
+                prop_assert_eq!(l.memory_pages() + (l.uncovered_bytes >> PAGE_SHIFT), ram);
+                for r in &l.reserved {
+                    prop_assert!(l.memory.iter().any(|m| m.start_pfn <= r.start_pfn && r.end_pfn <= m.end_pfn)
+                        || l.uncovered_bytes > 0);
+                }
+                // And the model boots on it under the default policy.
+                let mut opts = MmOptions::new(policy::by_name("upstream").unwrap());
+                opts.compressed = true;
+                opts.allow_unplaced_memmap = true;
+                let mm = Mm::boot(&l, opts, Box::new(HeapBacking));
+                prop_assert!(mm.is_ok(), "{:?}", mm.err());
+            }
+        }
+    }
 
     #[test]
     fn strict_has_no_findings(memory in layout_strategy()) {
@@ -137,6 +192,12 @@ proptest! {
         prop_assert_eq!(v.count(mm::verify::FindingKind::Poisoned), 0);
         prop_assert_eq!(v.count(mm::verify::FindingKind::MemoryWrongLinks), 0);
     }
+
+}
+
+proptest! {
+    // Seven boots and verifications per case: fewer cases.
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
 
     #[test]
     fn every_policy_boots_with_consistent_accounting(memory in layout_strategy()) {
