@@ -122,7 +122,7 @@ fn install(what: &str, log_dir: &Path) -> Result<(), SetupError> {
             )))
         }
     } else {
-        Err(SetupError(format!("memlab: {what} missing; install it with: sudo {INSTALL_COMMAND}")))
+        Err(SetupError(format!("memlab: {what} missing; install it (as root) with: {INSTALL_COMMAND}")))
     };
     *done = Some(result.clone());
     result

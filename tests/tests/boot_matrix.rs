@@ -1,0 +1,233 @@
+//! The QEMU boot matrix: every profile under BIOS, `m4000` and `numa2` under UEFI, and the failure paths.
+//!
+//! Each test boots the kernel through the `boot` library (images built once per binary, at most two QEMU
+//! instances at a time: see memlab_tests) and asserts on the parsed serial console: the self-test summary and
+//! the facts of the QEMU layout (shared/reference/qemu-layouts.md).
+
+use boot::serial_log::SerialLog;
+use boot::{profiles, Firmware, RunOutcome, RunStatus};
+use memlab_tests::{boot_run, config, describe};
+use mm::layout::RegionKind;
+
+const G: u64 = 1 << 30;
+
+/// Boots `profile` and checks what every good boot shows; returns the run for profile-specific checks.
+fn boot_ok(profile: &str, firmware: Firmware) -> RunOutcome {
+    let o = boot_run(&config(profile, firmware, ""));
+    let ctx = describe(&o);
+    let l = &o.log;
+    assert_eq!(o.status, RunStatus::Passed, "{ctx}");
+    let s = l.summary.unwrap_or_else(|| panic!("no summary line: {ctx}"));
+    assert_eq!(s.failed, 0, "{ctx}");
+    assert!(s.passed >= 9, "{ctx}");
+    assert_eq!(l.summary_lines, 1, "{ctx}");
+    assert_eq!(l.tests.len(), s.passed as usize, "{ctx}");
+    assert!(l.exceptions.is_empty() && l.panics.is_empty() && l.cmdline_errors.is_empty(), "{ctx}");
+    assert!(l.unparsed.is_empty(), "unparsed lines {:?}: {ctx}", l.unparsed);
+    // The firmware map: non-empty, sorted, non-overlapping, with the raw count, and the reservations.
+    assert!(!l.e820.is_empty(), "{ctx}");
+    assert!(l.e820.windows(2).all(|w| w[0].end <= w[1].start), "{ctx}");
+    assert!(l.e820_raw_count.is_some_and(|n| n >= l.e820.len()), "{ctx}");
+    assert!(l.reserved.iter().any(|r| r.what == "bootloader"), "{ctx}");
+    assert!(l.reserved.iter().any(|r| r.what == "heap"), "{ctx}");
+    // NUMA: the node count the profile implies, and SRAT lines naming only those nodes.
+    let nodes = profiles::find(profile).unwrap().nodes;
+    assert_eq!(l.numa_nodes, Some(nodes), "{ctx}");
+    assert!(l.srat.iter().all(|r| r.node < nodes && r.start < r.end), "{ctx}");
+    o
+}
+
+/// The end of the highest usable RAM region.
+fn ram_end(l: &SerialLog) -> u64 {
+    l.regions(RegionKind::Usable).map(|r| r.end).max().unwrap_or(0)
+}
+
+/// The SRAT ranges of `node` as (start, end, hotplug).
+fn srat(l: &SerialLog, node: u32) -> Vec<(u64, u64, bool)> {
+    l.srat_node(node).map(|r| (r.start, r.end, r.hotplug)).collect()
+}
+
+fn check_m4000(l: &SerialLog, ctx: &str) {
+    assert_eq!(ram_end(l), 0x13a000000, "RAM ends 32 MiB into section 39: {ctx}");
+    assert!(l.srat.is_empty(), "{ctx}");
+}
+
+fn check_numa2(l: &SerialLog, ctx: &str) {
+    let n0 = srat(l, 0);
+    assert_eq!(n0.last().map(|r| r.1), Some(0x7d000000), "node 0 ends 80 MiB into section 15: {ctx}");
+    assert_eq!(srat(l, 1), vec![(0x7d000000, 0xc0000000, false), (4 * G, 0x13a000000, false)], "{ctx}");
+}
+
+#[test]
+fn bios_default() {
+    let o = boot_ok("default", Firmware::Bios);
+    check_numa2(&o.log, &describe(&o));
+}
+
+#[test]
+fn bios_m4000() {
+    let o = boot_ok("m4000", Firmware::Bios);
+    let ctx = describe(&o);
+    check_m4000(&o.log, &ctx);
+    assert!(
+        o.log.regions(RegionKind::Reserved).any(|r| r.start == 0xfd00000000 && r.end == 0x10000000000),
+        "the HyperTransport hole is printed as reserved: {ctx}"
+    );
+}
+
+#[test]
+fn uefi_m4000() {
+    let o = boot_ok("m4000", Firmware::Uefi);
+    let ctx = describe(&o);
+    check_m4000(&o.log, &ctx);
+    assert!(o.log.e820.iter().any(|r| matches!(r.kind, RegionKind::UefiType(_))), "OVMF's own types: {ctx}");
+}
+
+#[test]
+fn bios_q35_m4000() {
+    let o = boot_ok("q35-m4000", Firmware::Bios);
+    let (l, ctx) = (&o.log, describe(&o));
+    assert!(l.regions(RegionKind::Usable).any(|r| r.end == 0x7ffdf000), "2 GiB below 4 GiB on q35: {ctx}");
+    assert!(l.regions(RegionKind::Reserved).any(|r| r.start == 0xb0000000 && r.end == 0xc0000000), "MMCONFIG: {ctx}");
+    assert_eq!(ram_end(l), 0x17a000000, "{ctx}");
+}
+
+#[test]
+fn bios_numa2() {
+    let o = boot_ok("numa2", Firmware::Bios);
+    check_numa2(&o.log, &describe(&o));
+}
+
+#[test]
+fn uefi_numa2() {
+    let o = boot_ok("numa2", Firmware::Uefi);
+    check_numa2(&o.log, &describe(&o));
+}
+
+#[test]
+fn bios_q35_numa2() {
+    let o = boot_ok("q35-numa2", Firmware::Bios);
+    let ctx = describe(&o);
+    assert_eq!(srat(&o.log, 1), vec![(0x7d000000, 0x80000000, false), (4 * G, 0x17a000000, false)], "{ctx}");
+}
+
+#[test]
+fn bios_memoryless_node() {
+    let o = boot_ok("memoryless-node", Firmware::Bios);
+    let ctx = describe(&o);
+    assert!(!o.log.srat.is_empty() && o.log.srat.iter().all(|r| r.node == 0), "the disabled entry is skipped: {ctx}");
+}
+
+#[test]
+fn bios_node_in_section() {
+    let o = boot_ok("node-in-section", Firmware::Bios);
+    let ctx = describe(&o);
+    assert_eq!(srat(&o.log, 0).last().map(|r| r.1), Some(0x144000000), "{ctx}");
+    assert_eq!(srat(&o.log, 1), vec![(0x144000000, 0x240000000, false)], "{ctx}");
+    assert_eq!(0x144000000u64 % (128 << 20), 64 << 20, "the boundary is inside section 40");
+}
+
+#[test]
+fn bios_numa4_64g() {
+    let o = boot_ok("numa4-64g", Firmware::Bios);
+    let ctx = describe(&o);
+    assert_eq!(ram_end(&o.log), 0x1040000000, "{ctx}");
+    for (node, start) in [(1u32, 0x440000000u64), (2, 0x840000000), (3, 0xc40000000)] {
+        assert_eq!(srat(&o.log, node), vec![(start, start + 16 * G, false)], "{ctx}");
+    }
+}
+
+#[test]
+fn bios_hotplug_window() {
+    let o = boot_ok("hotplug-window", Firmware::Bios);
+    let ctx = describe(&o);
+    let hot: Vec<_> = o.log.srat.iter().filter(|r| r.hotplug).map(|r| (r.node, r.start, r.end)).collect();
+    assert_eq!(hot, vec![(0, 0x140000000, 0x2c6000000)], "the window ends mid-section: {ctx}");
+    assert_eq!(ram_end(&o.log), 0x13a000000, "the window is not RAM: {ctx}");
+}
+
+#[test]
+fn bios_m4097() {
+    let o = boot_ok("m4097", Firmware::Bios);
+    assert_eq!(ram_end(&o.log), 0x140100000, "3 GiB low + 1025 MiB from 4 GiB: {}", describe(&o));
+}
+
+#[test]
+fn bios_tiny() {
+    let o = boot_ok("tiny", Firmware::Bios);
+    assert_eq!(ram_end(&o.log), 0x7fe0000, "{}", describe(&o));
+    assert!(o.log.srat.is_empty());
+}
+
+#[test]
+fn bios_descending() {
+    let o = boot_ok("descending", Firmware::Bios);
+    let ctx = describe(&o);
+    let l = &o.log;
+    // Linux's numbering: PXM 1 (CPU 0, the high memory) is node 0; PXM 0 (the low memory) is node 1.
+    assert!(l.srat_node(0).all(|r| r.pxm == 1) && l.srat_node(1).all(|r| r.pxm == 0), "{ctx}");
+    assert_eq!(srat(l, 0), vec![(0x3e800000, 0xc0000000, false), (4 * G, 0x13a000000, false)], "{ctx}");
+    assert_eq!(srat(l, 1), vec![(0, 0xa0000, false), (0x100000, 0x3e800000, false)], "{ctx}");
+}
+
+// The failure paths.
+
+#[test]
+fn failing_test_gives_summary_and_status_1() {
+    let o = boot_run(&config("tiny", Firmware::Bios, "selftest=__fail_demo"));
+    let ctx = describe(&o);
+    assert_eq!(o.status, RunStatus::TestsFailed, "{ctx}");
+    assert!(o.serial.lines().any(|l| l == "0 passed, 1 failed"), "{ctx}");
+    let t = o.log.test("__fail_demo").unwrap_or_else(|| panic!("{ctx}"));
+    assert!(t.result.as_ref().is_err_and(|r| r.contains("left: 2, right: 3")), "{ctx}");
+}
+
+#[test]
+fn page_fault_is_reported_with_cr2_and_status_3() {
+    let o = boot_run(&config("tiny", Firmware::Bios, "selftest=__pagefault_demo"));
+    let ctx = describe(&o);
+    assert_eq!(o.status, RunStatus::CpuException, "{ctx}");
+    let e = o.log.exceptions.first().unwrap_or_else(|| panic!("no exception report: {ctx}"));
+    assert_eq!((e.name.as_str(), e.vector), ("page fault", 14), "{ctx}");
+    assert_eq!(e.cr2, Some(0xdead0000000), "{ctx}");
+    assert!(e.error_code.is_some() && e.rip >= 0xffff_ffff_8000_0000, "{ctx}");
+    assert_eq!(o.log.summary, None, "{ctx}");
+}
+
+#[test]
+fn stack_overflow_is_a_double_fault_not_a_triple_fault() {
+    let o = boot_run(&config("tiny", Firmware::Bios, "selftest=__overflow_demo"));
+    let ctx = describe(&o);
+    assert_eq!(o.status, RunStatus::CpuException, "{ctx}");
+    let e = o.log.exceptions.first().unwrap_or_else(|| panic!("no exception report: {ctx}"));
+    assert_eq!((e.name.as_str(), e.vector, e.error_code), ("double fault", 8, Some(0)), "{ctx}");
+}
+
+#[test]
+fn bad_command_line_is_named_and_status_4() {
+    for (cmdline, needle) in
+        [("loglevel=loud", "\"loud\""), ("frobnicate=1", "\"frobnicate=1\""), ("selftest=nosuchtest", "nosuchtest")]
+    {
+        let o = boot_run(&config("tiny", Firmware::Bios, cmdline));
+        let ctx = describe(&o);
+        assert_eq!(o.status, RunStatus::BadCmdline, "{ctx}");
+        assert_eq!(o.log.cmdline_errors.len(), 1, "{ctx}");
+        let line = &o.log.cmdline_errors[0];
+        assert!(line.contains(needle) && line.contains("accepted"), "{ctx}");
+        assert!(o.log.tests.is_empty(), "{ctx}");
+    }
+}
+
+#[test]
+fn hang_is_stopped_by_the_timeout_with_status_5() {
+    let mut cfg = config("tiny", Firmware::Bios, "selftest=__hang_demo");
+    cfg.timeout = Some(std::time::Duration::from_secs(5));
+    let o = boot_run(&cfg);
+    let ctx = describe(&o);
+    assert_eq!(o.status, RunStatus::Timeout, "{ctx}");
+    assert_eq!(o.qemu_status, None, "QEMU was killed: {ctx}");
+    assert!(o.log.summary.is_none(), "{ctx}");
+    // On a loaded machine the boot itself may take most of the 5 s, so the hang line is not required here; the
+    // kill must be prompt.
+    assert!(o.duration.as_secs_f64() < 7.0, "killed promptly: {ctx}");
+}
