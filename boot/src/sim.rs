@@ -128,12 +128,33 @@ pub fn layout_from_log(log: &BootLog, quirks: bool) -> Result<(Layout, &'static 
     if map.is_empty() {
         return Err("no memory map in the log: looked for an 'Early memory node ranges' block, 'BIOS-e820:', 'Xen:', 'efi:' or user-defined e820 lines".into());
     }
-    let (regions, pre) = if quirks {
-        let (r, lines) = layout::x86_e820_quirks(map);
-        (r, lines.to_vec())
-    } else {
-        (map.to_vec(), Vec::new())
-    };
+    let mut pre = Vec::new();
+    let mut regions = map.to_vec();
+    // mem= / memmap= from the log's command line, unless Linux's own user-defined map is in the log.
+    if log.e820_user.is_empty() {
+        if let Some(cl) = &log.command_line {
+            let mut limit = None;
+            let mut entries = Vec::new();
+            for w in cl.split_whitespace() {
+                if let Some(v) = w.strip_prefix("mem=") {
+                    limit = Some(parse_bytes_strict(v).map_err(|e| format!("log's command line {}: {}", w, e))?);
+                } else if let Some(v) = w.strip_prefix("memmap=") {
+                    entries
+                        .extend(mm::cmdline::parse_memmap(v).map_err(|e| format!("log's command line {}: {}", w, e))?);
+                }
+            }
+            if limit.is_some() || !entries.is_empty() {
+                let (r, lines) = layout::apply_user_map(&regions, limit, &entries);
+                regions = r;
+                pre.extend(lines);
+            }
+        }
+    }
+    if quirks {
+        let (r, lines) = layout::x86_e820_quirks(&regions);
+        regions = r;
+        pre.extend(lines);
+    }
     let numa = log.srat_affinity();
     let l =
         layout::normalize(&regions, &numa, &LayoutOptions::default()).map_err(|e| format!("firmware map: {}", e))?;

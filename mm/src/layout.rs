@@ -525,6 +525,78 @@ pub fn x86_e820_quirks(regions: &[FirmwareRegion]) -> (Vec<FirmwareRegion>, [all
     (out, lines)
 }
 
+/// Linux's `mem=` and `memmap=` options applied to a firmware map (arch/x86/kernel/e820.c `parse_memopt`,
+/// `parse_memmap_one`): `mem=nn` removes RAM from `nn` up; `memmap=nn$ss` / `nn#ss` / `nn@ss` / `nn!ss` add a
+/// reserved / ACPI data / RAM / PRAM range; `memmap=exactmap` forgets the firmware map; `memmap=nn%ss-a+b`
+/// changes type `a` to `b`. Overlaps are resolved later by [`normalize`] with the same precedence Linux's
+/// `e820__update_table` uses. Returns the new regions and the lines Linux prints for them.
+pub fn apply_user_map(
+    regions: &[FirmwareRegion],
+    mem_limit: Option<u64>,
+    memmap: &[crate::cmdline::MemmapEntry],
+) -> (Vec<FirmwareRegion>, Vec<alloc::string::String>) {
+    use crate::cmdline::{MemmapEntry, MemmapKind};
+    let mut out: Vec<FirmwareRegion> = regions.to_vec();
+    let mut lines = Vec::new();
+    let remove_ram_from = |out: &mut Vec<FirmwareRegion>, lines: &mut Vec<alloc::string::String>, limit: u64| {
+        lines.push(alloc::format!("e820: remove [mem {:#010x}-{:#010x}] usable", limit, u64::MAX - 1));
+        let mut kept = Vec::with_capacity(out.len());
+        for r in out.drain(..) {
+            if r.kind.is_ram() && r.end > limit {
+                if r.start < limit {
+                    kept.push(FirmwareRegion::new(r.start, limit, r.kind));
+                }
+            } else {
+                kept.push(r);
+            }
+        }
+        *out = kept;
+    };
+    if let Some(limit) = mem_limit {
+        remove_ram_from(&mut out, &mut lines, limit);
+    }
+    for e in memmap {
+        match *e {
+            MemmapEntry::Exactmap => out.clear(),
+            MemmapEntry::Limit { size } => remove_ram_from(&mut out, &mut lines, size),
+            MemmapEntry::Add { kind, size, start } => {
+                let k = match kind {
+                    MemmapKind::Ram => RegionKind::Usable,
+                    MemmapKind::Acpi => RegionKind::AcpiData,
+                    MemmapKind::Reserved => RegionKind::Reserved,
+                    MemmapKind::Pram => RegionKind::Pram,
+                };
+                out.push(FirmwareRegion::new(start, start.saturating_add(size), k));
+            }
+            MemmapEntry::Update { size, start, from, to } => {
+                let end = start.saturating_add(size);
+                let mut kept = Vec::with_capacity(out.len() + 2);
+                for r in out.drain(..) {
+                    let matches = from.is_none_or(|t| r.kind.e820_type() == Some(t));
+                    if !matches || r.end <= start || r.start >= end {
+                        kept.push(r);
+                        continue;
+                    }
+                    push_outside(&mut kept, r, start, end);
+                }
+                out = kept;
+                if let Some(t) = to {
+                    out.push(FirmwareRegion::new(start, end, RegionKind::from_e820_type(t)));
+                }
+            }
+        }
+    }
+    if mem_limit.is_some() || !memmap.is_empty() {
+        lines.push(alloc::string::String::from("user-defined physical RAM map:"));
+        let mut sorted = out.clone();
+        sorted.sort_by_key(|r| (r.start, r.end));
+        for r in sorted.iter().filter(|r| r.start < r.end) {
+            lines.push(alloc::format!("user: [mem {:#018x}-{:#018x}] {}", r.start, r.end - 1, r.kind));
+        }
+    }
+    (out, lines)
+}
+
 /// Pushes the parts of `r` outside `[a, b)` (nothing if empty).
 fn push_outside(out: &mut Vec<FirmwareRegion>, r: FirmwareRegion, a: u64, b: u64) {
     if r.start >= r.end {
@@ -708,6 +780,40 @@ mod tests {
         // RAM reported across the BIOS area is split around it.
         let (r, _) = x86_e820_quirks(&[fr(0, 0x200000, Usable)]);
         assert_eq!(r, vec![fr(0, 0x1000, Reserved), fr(0x1000, 0xa0000, Usable), fr(0x100000, 0x200000, Usable)]);
+    }
+
+    #[test]
+    fn mem_and_memmap_options_change_the_map() {
+        use crate::cmdline::{MemmapEntry, MemmapKind};
+        // mem=4000M on a bigger map: RAM ends mid-section; memmap=64M$0x20000000 carves a reserved hole.
+        let (r, lines) = apply_user_map(
+            &[fr(0, 0x9fc00, Usable), fr(0x100000, 0x200000000, Usable)],
+            Some(4000 << 20),
+            &[MemmapEntry::Add { kind: MemmapKind::Reserved, size: 64 << 20, start: 0x20000000 }],
+        );
+        assert_eq!(lines[0], "e820: remove [mem 0xfa000000-0xfffffffffffffffe] usable");
+        assert_eq!(lines[1], "user-defined physical RAM map:");
+        let l = normalize(&r, &[], &LayoutOptions::default()).unwrap();
+        assert_eq!(
+            l.memory,
+            vec![
+                MemRange { start_pfn: 0, end_pfn: 0x9f, nid: 0 },
+                MemRange { start_pfn: 0x100, end_pfn: 0x20000, nid: 0 },
+                MemRange { start_pfn: 0x24000, end_pfn: 0xfa000, nid: 0 },
+            ]
+        );
+        let (r, _) = apply_user_map(
+            &r,
+            None,
+            &[MemmapEntry::Exactmap, MemmapEntry::Add { kind: MemmapKind::Ram, size: 1 << 30, start: 1 << 32 }],
+        );
+        assert_eq!(r, vec![fr(1 << 32, (1 << 32) + (1 << 30), Usable)]);
+        let (r, _) = apply_user_map(
+            &[fr(0, 1 << 30, Usable)],
+            None,
+            &[MemmapEntry::Update { size: 1 << 20, start: 1 << 20, from: Some(1), to: Some(2) }],
+        );
+        assert_eq!(r, vec![fr(0, 1 << 20, Usable), fr(2 << 20, 1 << 30, Usable), fr(1 << 20, 2 << 20, Reserved)]);
     }
 
     #[test]
