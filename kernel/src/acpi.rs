@@ -68,7 +68,8 @@ pub fn print(numa: &Numa) {
     match numa {
         Numa::NoRsdp => log::warn!("ACPI: no RSDP from the bootloader; continuing as a single node"),
         Numa::NoSrat => {}
-        Numa::Malformed(e) => log::warn!("ACPI: {}; continuing as a single node", e),
+        // The error's text starts with "ACPI: ".
+        Numa::Malformed(e) => log::warn!("{}; continuing as a single node", e),
         Numa::Srat(s) => {
             for m in &s.memory {
                 println!("{}", m);

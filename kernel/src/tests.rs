@@ -31,6 +31,7 @@ pub static TESTS: &[SelfTest] = &[
     SelfTest { name: "__pagefault_demo", run: pagefault_demo },
     SelfTest { name: "__hang_demo", run: hang_demo },
     SelfTest { name: "__overflow_demo", run: overflow_demo },
+    SelfTest { name: "__panic_demo", run: panic_demo },
 ];
 
 fn serial_ready() -> TestResult {
@@ -185,4 +186,9 @@ fn overflow_demo() -> TestResult {
     }
     let n = recurse(0);
     Err(alloc::format!("recursion returned {}", n))
+}
+
+fn panic_demo() -> TestResult {
+    let limit = core::hint::black_box(3usize);
+    panic!("panic demo: index {} out of {}", limit + 1, limit)
 }

@@ -231,3 +231,42 @@ fn hang_is_stopped_by_the_timeout_with_status_5() {
     // kill must be prompt.
     assert!(o.duration.as_secs_f64() < 7.0, "killed promptly: {ctx}");
 }
+
+#[test]
+fn panic_is_reported_with_location_and_status_2() {
+    let o = boot_run(&config("tiny", Firmware::Bios, "selftest=__panic_demo"));
+    let ctx = describe(&o);
+    assert_eq!(o.status, RunStatus::Panic, "{ctx}");
+    let p = o.log.panics.first().unwrap_or_else(|| panic!("no panic line: {ctx}"));
+    assert_eq!(p.message, "panic demo: index 4 out of 3", "{ctx}");
+    assert!(p.file.ends_with("tests.rs") && p.line > 0 && p.col > 0, "{ctx}");
+}
+
+#[test]
+fn malformed_srat_gives_one_warning_and_a_single_node() {
+    // A real SRAT whose first entry has length 0 (checksum fixed: QEMU recomputes it anyway), injected into the
+    // RSDT of a machine without NUMA.
+    let mut table = include_bytes!("../../mm/tests/fixtures/srat-pc-numa2.bin").to_vec();
+    table[48 + 1] = 0;
+    table[9] = 0;
+    table[9] = 0u8.wrapping_sub(table.iter().fold(0u8, |a, &b| a.wrapping_add(b)));
+    let dir = boot::qemu::target_dir().join("memlab").join("tmp");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(format!("srat-zero-length-{}.bin", std::process::id()));
+    std::fs::write(&file, &table).unwrap();
+    let mut cfg = config("tiny", Firmware::Bios, "");
+    cfg.extra_qemu_args = vec!["-acpitable".into(), format!("file={}", file.display())];
+    let o = boot_run(&cfg);
+    let _ = std::fs::remove_file(&file);
+    let ctx = describe(&o);
+    // The kernel goes on as one node; only the self-test that checks the ACPI tables are well-formed fails.
+    assert_eq!(o.status, RunStatus::TestsFailed, "{ctx}");
+    let failed: Vec<&str> = o.log.tests.iter().filter(|t| t.result.is_err()).map(|t| t.name.as_str()).collect();
+    assert_eq!(failed, vec!["acpi_rsdp_found"], "{ctx}");
+    assert!(o.log.test("layout_with_numa").is_some_and(|t| t.result.is_ok()), "{ctx}");
+    assert_eq!(o.log.warnings.len(), 1, "{ctx}");
+    assert!(o.log.warnings[0].contains("SRAT") && o.log.warnings[0].contains("length 0"), "{ctx}");
+    assert!(o.log.warnings[0].ends_with("continuing as a single node"), "{ctx}");
+    assert_eq!(o.log.numa_nodes, Some(1), "{ctx}");
+    assert!(o.log.srat.is_empty(), "{ctx}");
+}
