@@ -7,9 +7,11 @@
 //! # Invariants
 //! - the heap range is page-aligned usable RAM that nothing else uses (the bootloader reports the frames it uses
 //!   as `Bootloader`, never as `Usable`);
-//! - [`init`] runs at most once; allocation before it fails (and panics with a clear message).
+//! - the allocator is initialized at most once ([`init_from_memory_map`]); allocation before it fails.
 
+use bootloader_api::info::{MemoryRegionKind, MemoryRegions};
 use linked_list_allocator::LockedHeap;
+use spin::Once;
 
 use crate::phys::PhysMem;
 
@@ -34,14 +36,28 @@ pub fn choose(usable: impl Iterator<Item = (u64, u64)> + Clone) -> Option<(u64, 
     (size >= MIN_HEAP_SIZE).then_some((s, s + size))
 }
 
-/// Hands `[start, end)` (physical) to the allocator.
-///
-/// # Safety
-/// `[start, end)` must be usable RAM that nothing else uses for the rest of the run, entirely mapped by `phys`,
-/// and this must be called at most once.
-pub unsafe fn init(phys: &PhysMem, start: u64, end: u64) {
-    // SAFETY: per the caller's contract the range is unused, mapped RAM, handed over once.
-    unsafe { ALLOCATOR.lock().init(phys.virt(start) as *mut u8, (end - start) as usize) };
+static HEAP: Once<(u64, u64)> = Once::new();
+
+/// Chooses the heap among the `Usable` regions of the bootloader's memory map and hands it to the allocator.
+/// Returns its physical range; `None` when no region is large enough or the range is not mapped. Only the first
+/// call initializes; later calls return the same range.
+pub fn init_from_memory_map(phys: &PhysMem, regions: &MemoryRegions) -> Option<(u64, u64)> {
+    if let Some(&range) = HEAP.get() {
+        return Some(range);
+    }
+    let usable = regions.iter().filter(|r| r.kind == MemoryRegionKind::Usable).map(|r| (r.start, r.end));
+    let (start, end) = choose(usable)?;
+    if !phys.is_mapped(start, end - start) {
+        return None;
+    }
+    let range = *HEAP.call_once(|| {
+        // SAFETY: `[start, end)` is page-aligned RAM the bootloader reports as Usable (it reports the frames it
+        // uses as Bootloader, and the kernel takes no other frames), it is mapped (checked above), and `call_once`
+        // hands it to the allocator exactly once.
+        unsafe { ALLOCATOR.lock().init(phys.virt(start) as *mut u8, (end - start) as usize) };
+        (start, end)
+    });
+    Some(range)
 }
 
 /// Bytes in use and free.

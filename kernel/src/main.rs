@@ -31,7 +31,6 @@ mod serial;
 mod tests;
 
 use bootloader_api::config::Mapping;
-use bootloader_api::info::MemoryRegionKind;
 use bootloader_api::{entry_point, BootInfo, BootloaderConfig};
 use spin::Once;
 
@@ -85,12 +84,7 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     let regions = &boot_info.memory_regions;
     let offset = boot_info.physical_memory_offset.into_option().expect("the bootloader maps physical memory");
     let phys = phys::PhysMem::new(offset, memmap::mapped_limit(regions.iter().map(|r| r.end)));
-    let usable = regions.iter().filter(|r| r.kind == MemoryRegionKind::Usable).map(|r| (r.start, r.end));
-    let heap = heap::choose(usable).expect("no usable RAM region for the kernel heap");
-    assert!(phys.is_mapped(heap.0, heap.1 - heap.0), "the heap range is not mapped");
-    // SAFETY: `heap` is page-aligned usable RAM (the bootloader reports what it uses as Bootloader, not Usable),
-    // mapped (checked above), and handed over exactly once, here.
-    unsafe { heap::init(&phys, heap.0, heap.1) };
+    let heap = heap::init_from_memory_map(&phys, regions).expect("no usable RAM region for the kernel heap");
     let firmware = memmap::from_boot_info(regions);
 
     let options = match fw_cfg::read_file(cmdline::FW_CFG_FILE, cmdline::MAX_LEN) {

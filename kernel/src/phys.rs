@@ -54,6 +54,17 @@ impl PhysMem {
         self.translates(virt)
     }
 
+    /// Reads the unmapped virtual address `virt` to raise a page fault (the `__pagefault_demo` self-test); the
+    /// page-fault handler ends the run, so this returns only when `virt` turns out to be mapped (without reading).
+    pub fn fault_on_unmapped(&self, virt: u64) {
+        if self.translates(virt) {
+            return;
+        }
+        // SAFETY: `virt` is not mapped in the active page tables (checked just above), so the CPU raises a page
+        // fault before any memory is accessed, and the page-fault handler never returns.
+        unsafe { core::ptr::read_volatile(virt as *const u64) };
+    }
+
     /// Walks the active page tables for `virt` (read-only, through this same mapping).
     fn translates(&self, virt: u64) -> bool {
         let v = VirtAddr::new_truncate(virt);

@@ -161,16 +161,14 @@ fn fail_demo() -> TestResult {
 }
 
 fn pagefault_demo() -> TestResult {
-    // An address in the lower half that the bootloader leaves unmapped (checked, so the demo cannot silently
-    // read something): the read must page-fault and never return.
-    let addr = [0x0000_0dea_d000_0000u64, 0x0000_0bad_0000_0000, 0x0000_0000_0000_0000]
+    // An address in the lower half that the bootloader leaves unmapped: the read must page-fault, never return.
+    let phys = &facts().phys;
+    let addr = [0x0000_0dea_d000_0000u64, 0x0000_0bad_0000_0000]
         .into_iter()
-        .find(|&a| !facts().phys.virt_mapped(a))
+        .find(|&a| !phys.virt_mapped(a))
         .ok_or("no unmapped candidate address")?;
-    // SAFETY: deliberately reads an unmapped address to exercise the page-fault handler, which ends the run;
-    // the read never completes.
-    let v = unsafe { core::ptr::read_volatile(addr as *const u64) };
-    Err(alloc::format!("read {:#x} from unmapped {:#x}", v, addr))
+    phys.fault_on_unmapped(addr);
+    Err(alloc::format!("reading unmapped {:#x} did not fault", addr))
 }
 
 fn hang_demo() -> TestResult {
