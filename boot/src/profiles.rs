@@ -211,6 +211,16 @@ pub fn listing() -> String {
     s
 }
 
+/// `memlab profiles`: prints the table.
+pub fn main(args: &[String]) -> u8 {
+    if !args.is_empty() {
+        eprintln!("memlab profiles: takes no arguments");
+        return crate::USAGE_ERROR;
+    }
+    print!("{}", listing());
+    0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,14 +233,4 @@ mod tests {
         assert!(find("default").is_some());
         assert_eq!(shell_word("a b"), "'a b'");
     }
-}
-
-/// `memlab profiles`: prints the table.
-pub fn main(args: &[String]) -> u8 {
-    if !args.is_empty() {
-        eprintln!("memlab profiles: takes no arguments");
-        return crate::USAGE_ERROR;
-    }
-    print!("{}", listing());
-    0
 }

@@ -346,7 +346,7 @@ PANIC: oops: a at b at kernel/src/main.rs:10:5\r
         assert_eq!(l.numa_nodes, Some(2));
         assert_eq!(l.tests.len(), 2);
         assert!(l.test("__fail_demo").unwrap().result.is_err());
-        assert_eq!(l.exceptions[0].cr2, Some(0xdead_0000_000));
+        assert_eq!(l.exceptions[0].cr2, Some(0x0dea_d000_0000));
         assert_eq!(l.exceptions[0].error_code, Some(0));
         assert_eq!(
             l.panics[0],
