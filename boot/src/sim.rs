@@ -210,13 +210,6 @@ pub fn render(r: &SimResult, opts: &SimOptions) -> String {
     for l in mm::report::verify_lines(&r.mm, &r.verification) {
         let _ = writeln!(out, "{}", l);
     }
-    if !r.mm.unplaced_memmap.is_empty() {
-        let _ = writeln!(
-            out,
-            "memlab: sim: the memmap of {} sections does not fit in memory (Linux would fail to boot); kept outside",
-            r.mm.unplaced_memmap.len()
-        );
-    }
     let linux = r.linux_hole_lines();
     if !linux.is_empty() {
         let ours = r.our_hole_lines();

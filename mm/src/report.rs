@@ -86,6 +86,19 @@ pub fn verify_lines(mm: &Mm, ver: &Verification) -> Vec<String> {
     for a in &ver.accounting {
         out.push(format!("memlab: verify: accounting: {}", a));
     }
+    for e in &mm.memblock.events {
+        let crate::memblock::MemblockEvent::NodeFallback { wanted, got, pages, reason } = *e;
+        out.push(format!(
+            "memlab: memblock: {} pages of {} for node {} allocated on node {}",
+            pages, reason, wanted, got
+        ));
+    }
+    if !mm.unplaced_memmap.is_empty() {
+        out.push(format!(
+            "memlab: the memmap of {} section(s) does not fit in memory (Linux would fail to boot); kept outside",
+            mm.unplaced_memmap.len()
+        ));
+    }
     let c = &mm.checker;
     let sites: Vec<String> = c.sites.iter().map(|s| format!("{} {}/{}", s.site, s.violations, s.calls)).collect();
     out.push(format!(
