@@ -26,4 +26,5 @@ pub mod report;
 pub mod sparse;
 pub mod usemap;
 pub mod verify;
+pub mod walkers;
 pub mod zones;
