@@ -144,7 +144,23 @@ pub fn build_image(firmware: Firmware, boot_log: bool) -> Result<PathBuf, SetupE
     }
     std::fs::rename(&tmp, &path)
         .map_err(|e| SetupError(format!("memlab: cannot move the image to {}: {e}", path.display())))?;
+    remove_stale_images(&dir, &path);
     Ok(path)
+}
+
+/// Removes images of older kernels (and leftover temporary files) not touched for an hour: a run in progress
+/// uses its image for at most its timeout, and a rebuilt kernel gets a new image name.
+fn remove_stale_images(dir: &Path, keep: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let p = e.path();
+        let name = e.file_name().to_string_lossy().into_owned();
+        let ours = name.ends_with(".img") && (name.starts_with("kernel-") || name.starts_with(".tmp-"));
+        let old = e.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
+        if ours && p != keep && old.is_some_and(|age| age > Duration::from_secs(3600)) {
+            let _ = std::fs::remove_file(&p);
+        }
+    }
 }
 
 /// Escapes a value for a QEMU `key=value,...` option (commas are doubled).
