@@ -179,7 +179,11 @@ impl InitCtx<'_> {
         while pfn < end_pfn {
             let pb_end = pageblock_end_pfn(pfn).min(end_pfn);
             if !self.sparse.pfn_valid(pageblock_start_pfn(pfn)) {
-                pfn = pb_end;
+                // Linux skips a pageblock at a time; where the whole section has no memmap, every pageblock of
+                // it would be skipped, so skip the section at once (same count, far fewer steps on sparse maps).
+                let nr = pfn_to_section_nr(pfn);
+                let no_memmap = self.sparse.section(nr).is_none_or(|ms| !ms.valid());
+                pfn = if no_memmap { section_nr_to_pfn(nr + 1).min(end_pfn) } else { pb_end };
                 continue;
             }
             let nr = pfn_to_section_nr(pfn);
