@@ -13,6 +13,7 @@
 extern crate alloc;
 
 pub mod acpi;
+pub mod buddy;
 pub mod cmdline;
 pub mod consts;
 pub mod dmesg;
