@@ -1086,8 +1086,8 @@ mod tests {
         out
     }
 
-    const T5500: &str = include_str!("../../../shared/reference/samples/dell-t5500-numa-off-linux-5.10.txt");
-    const QEMU_4NODE: &str = include_str!("../../../shared/reference/samples/qemu-i440fx-16g-4node.txt");
+    const T5500: &str = include_str!("../tests/samples/dell-t5500-numa-off-linux-5.10.txt");
+    const QEMU_4NODE: &str = include_str!("../tests/samples/qemu-i440fx-16g-4node.txt");
 
     /// memblock.memory of the T5500 as its "Early memory node ranges" print it.
     fn t5500() -> Vec<MemRange> {
