@@ -17,7 +17,10 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use log::LevelFilter;
-use mm::cmdline::{format_word, parse_raw, KeySpec, Value, ValueKind};
+use mm::cmdline::{format_word, parse_raw, KeySpec, MemmapEntry, Value, ValueKind};
+use mm::policy::HolePolicy;
+use mm::usemap::VmDebug;
+use mm::zones::CoreSpec;
 
 /// The fw_cfg file holding the command line.
 pub const FW_CFG_FILE: &str = "opt/memlab/cmdline";
@@ -25,7 +28,7 @@ pub const FW_CFG_FILE: &str = "opt/memlab/cmdline";
 pub const MAX_LEN: usize = mm::cmdline::COMMAND_LINE_SIZE;
 
 /// The parsed options.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Options {
     /// `loglevel=`: the most verbose diagnostics printed.
     pub loglevel: LevelFilter,
@@ -35,6 +38,21 @@ pub struct Options {
     pub acpi_dump: bool,
     /// `expect_nodes=`: the NUMA node count the profile implies (checked by a self-test).
     pub expect_nodes: Option<u32>,
+    /// `holes=`: the hole-initialization policy.
+    pub policy: &'static dyn HolePolicy,
+    /// `vm_debug=`: how the pageblock invariant is checked.
+    pub vm_debug: VmDebug,
+    /// `kernelcore=` / `movablecore=`: size, percentage or `mirror`.
+    pub kernelcore: Option<CoreSpec>,
+    pub movablecore: Option<CoreSpec>,
+    /// `mem=`: RAM above this is removed from the firmware map.
+    pub mem_limit: Option<u64>,
+    /// `memmap=` (repeatable): ranges added to / changed in the firmware map.
+    pub memmap: Vec<MemmapEntry>,
+    /// `numa=off`: one node whatever the SRAT says.
+    pub numa_off: bool,
+    /// `e820_quirks=off`: keep the raw firmware map (no page-0 / BIOS-area adjustments).
+    pub e820_quirks: bool,
     /// The command line as given.
     pub text: String,
 }
@@ -46,6 +64,14 @@ impl Default for Options {
             selftest: None,
             acpi_dump: false,
             expect_nodes: None,
+            policy: mm::policy::by_name(mm::policy::DEFAULT_POLICY).expect("the default policy is registered"),
+            vm_debug: VmDebug::Warn,
+            kernelcore: None,
+            movablecore: None,
+            mem_limit: None,
+            memmap: Vec::new(),
+            numa_off: false,
+            e820_quirks: true,
             text: String::new(),
         }
     }
@@ -79,7 +105,65 @@ pub const KEYS: &[Key] = &[
             _ => Err("an integer from 1 to 64 (MAX_NUMNODES)"),
         },
     },
+    Key {
+        spec: KeySpec::new("holes", ValueKind::Text, "the hole-initialization policy (mm::policy::POLICIES)"),
+        set: set_policy,
+    },
+    Key {
+        spec: KeySpec::new("vm_debug", ValueKind::Choice(&["panic", "warn", "off"]), "the pageblock invariant check"),
+        set: |o, v| Ok(o.vm_debug = v.as_str().and_then(VmDebug::from_name).unwrap_or(VmDebug::Warn)),
+    },
+    Key {
+        spec: KeySpec::new("kernelcore", ValueKind::Text, "memory for non-movable zones: nn[KMGTPE], nn% or mirror"),
+        set: |o, v| Ok(o.kernelcore = Some(core_spec(v)?)),
+    },
+    Key {
+        spec: KeySpec::new("movablecore", ValueKind::Text, "memory for ZONE_MOVABLE: nn[KMGTPE] or nn%"),
+        set: |o, v| Ok(o.movablecore = Some(core_spec(v)?)),
+    },
+    Key {
+        spec: KeySpec::new("mem", ValueKind::Number, "remove RAM above this address"),
+        set: |o, v| match v.as_u64() {
+            Some(n) if n > 0 => Ok(o.mem_limit = Some(n)),
+            _ => Err("a size above 0, nn[KMGTPE]"),
+        },
+    },
+    Key {
+        spec: KeySpec::repeating("memmap", ValueKind::MemmapSpec, "add or change a firmware-map range (Linux memmap=)"),
+        set: |o, v| match v {
+            Value::Memmap(entries) => Ok(o.memmap.extend(entries.iter().copied())),
+            _ => Err("nn[KMG]$ss[KMG], nn[KMG]#ss[KMG], nn[KMG]@ss[KMG], nn[KMG]!ss[KMG] or exactmap"),
+        },
+    },
+    Key { spec: KeySpec::new("numa", ValueKind::Choice(&["off"]), "one NUMA node"), set: |o, _| Ok(o.numa_off = true) },
+    Key {
+        spec: KeySpec::new("e820_quirks", ValueKind::Choice(&["on", "off"]), "Linux's early x86 firmware-map fixes"),
+        set: |o, v| Ok(o.e820_quirks = v.as_str() != Some("off")),
+    },
 ];
+
+/// `holes=`: a registered policy; the accepted list is the registry, so a new policy needs no change here.
+fn set_policy(o: &mut Options, v: &Value<'_>) -> Result<(), &'static str> {
+    match v.as_str().and_then(mm::policy::by_name) {
+        Some(p) => Ok(o.policy = p),
+        None => Err(&**POLICY_NAMES.call_once(|| mm::policy::names().join(", "))),
+    }
+}
+
+static POLICY_NAMES: spin::Once<String> = spin::Once::new();
+
+/// `kernelcore=` / `movablecore=` values as Linux's `cmdline_parse_core` reads them.
+fn core_spec(v: &Value<'_>) -> Result<CoreSpec, &'static str> {
+    const ACCEPTED: &str = "nn[KMGTPE] (memparse), nn% (0-100) or mirror";
+    let s = v.as_str().ok_or(ACCEPTED)?;
+    if s == "mirror" {
+        return Ok(CoreSpec::Mirror);
+    }
+    if let Some(p) = s.strip_suffix('%') {
+        return p.parse::<u32>().ok().filter(|&p| p <= 100).map(CoreSpec::Percent).ok_or(ACCEPTED);
+    }
+    mm::cmdline::parse_bytes_strict(s).map(|b| CoreSpec::Pages(b >> mm::consts::PAGE_SHIFT)).map_err(|_| ACCEPTED)
+}
 
 fn set_loglevel(o: &mut Options, v: &Value<'_>) -> Result<(), &'static str> {
     o.loglevel = match v.as_str() {

@@ -5,7 +5,8 @@
 //! 1. serial, then GDT/TSS and IDT: from here on every failure is reported on COM1 (panic, CPU exception);
 //! 2. the firmware map from BootInfo, the physical-memory window, then the heap (usable frames above 1 MiB);
 //! 3. the command line from fw_cfg (it needs the heap); a bad one ends the run with BAD_CMDLINE;
-//! 4. the memory map and reservations, the SRAT (through `mm::acpi`), then the self-tests, which exit.
+//! 4. the memory map and reservations, the SRAT (through `mm::acpi`);
+//! 5. the memory model (`model`: memblock, zones, sections, memmap in guest RAM, verifier), then the self-tests.
 //!
 //! # Invariants
 //! - `unsafe` lives only in the small hardware modules (serial, gdt, interrupts, fw_cfg, phys, heap, exit);
@@ -25,10 +26,12 @@ mod heap;
 mod interrupts;
 mod logger;
 mod memmap;
+mod model;
 mod phys;
 mod selftest;
 mod serial;
 mod tests;
+mod time;
 
 use bootloader_api::config::Mapping;
 use bootloader_api::{entry_point, BootInfo, BootloaderConfig};
@@ -112,6 +115,13 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     }
     let numa = acpi::discover(&phys, rsdp_addr);
     acpi::print(&numa);
+
+    // The memory model over guest RAM: memblock, zones, sections, the memmap, the hole policy, the verifier.
+    let layout = model::build_layout(&firmware.raw, &numa.ranges(), heap, &options);
+    if let Err(e) = model::init(phys, layout, &options) {
+        // vm_debug=panic and a violated pageblock invariant is Linux's VM_BUG_ON: a kernel panic.
+        panic!("memory model: {}", e);
+    }
 
     let filter = options.selftest.clone();
     FACTS.call_once(|| Facts { firmware, phys, heap, rsdp_addr, numa, options });

@@ -27,6 +27,11 @@ pub static TESTS: &[SelfTest] = &[
     SelfTest { name: "acpi_srat_nodes", run: acpi_srat_nodes },
     SelfTest { name: "layout_with_numa", run: layout_with_numa },
     SelfTest { name: "cmdline_table", run: cmdline_table },
+    SelfTest { name: "mm_policy_promises_kept", run: mm_policy_promises_kept },
+    SelfTest { name: "mm_memmap_node_local", run: mm_memmap_node_local },
+    SelfTest { name: "mm_accounting", run: mm_accounting },
+    SelfTest { name: "mm_pfn_valid_semantics", run: mm_pfn_valid_semantics },
+    SelfTest { name: "mm_poison_detected", run: mm_poison_detected },
     SelfTest { name: "__fail_demo", run: fail_demo },
     SelfTest { name: "__pagefault_demo", run: pagefault_demo },
     SelfTest { name: "__hang_demo", run: hang_demo },
@@ -189,4 +194,94 @@ fn overflow_demo() -> TestResult {
 fn panic_demo() -> TestResult {
     let limit = core::hint::black_box(3usize);
     panic!("panic demo: index {} out of {}", limit + 1, limit)
+}
+
+/// The verifier found no broken promise of the running policy (and no accounting problem).
+fn mm_policy_promises_kept() -> TestResult {
+    let m = crate::model::MODEL.get().ok_or("the memory model was not booted")?.lock();
+    check!(
+        m.verification.broken_promises.is_empty(),
+        "policy {}: {:?}",
+        m.mm.policy.name(),
+        m.verification.broken_promises
+    );
+    check!(m.verification.accounting.is_empty(), "{:?}", m.verification.accounting);
+    check!(m.verification.valid_pages > 0);
+    Ok(())
+}
+
+/// Every section's memmap lies in memory of the section's own node, whenever that node has memory.
+fn mm_memmap_node_local() -> TestResult {
+    let m = crate::model::MODEL.get().ok_or("the memory model was not booted")?.lock();
+    let mm = &m.mm;
+    let mut checked = 0;
+    for nr in mm.sparse.valid_sections() {
+        let ms = mm.sparse.section(nr).ok_or("a valid section vanished")?;
+        let node_has_memory = mm.memblock.memory.iter().any(|r| r.nid == ms.nid);
+        if !node_has_memory {
+            continue;
+        }
+        let phys = ms.memmap_phys;
+        let end = phys + mm::sparse::MEMMAP_BYTES_PER_SECTION;
+        let home = mm.memblock.memory.iter().find(|r| r.start_pfn << 12 <= phys && end <= r.end_pfn << 12);
+        check!(home.is_some(), "section {}: memmap [{:#x}, {:#x}) is not inside one memory range", nr, phys, end);
+        check_eq!(home.map(|r| r.nid), Some(ms.nid));
+        check!(
+            mm.memblock.reserved_reason(phys >> 12) == Some(mm::layout::ReserveReason::Memmap),
+            "section {}: memmap at {:#x} is not reserved as memmap",
+            nr,
+            phys
+        );
+        checked += 1;
+    }
+    check!(checked > 0, "no section checked");
+    Ok(())
+}
+
+/// Every RAM page is accounted for: managed + reserved = present in every zone, and the zones hold all RAM.
+fn mm_accounting() -> TestResult {
+    let m = crate::model::MODEL.get().ok_or("the memory model was not booted")?.lock();
+    let mm = &m.mm;
+    let ram: u64 = mm.memblock.memory.iter().map(|r| r.pages()).sum();
+    let present: u64 = mm.zones.nodes.iter().map(|n| n.node_present_pages).sum();
+    check_eq!(present, ram);
+    for node in &mm.zones.nodes {
+        for z in node.zones.iter().filter(|z| z.present_pages > 0) {
+            let reserved = mm.memblock.reserved_memory_pages(z.nid, z.zone_start_pfn, z.zone_end_pfn());
+            check_eq!(z.managed_pages + reserved, z.present_pages);
+        }
+    }
+    // Reserved memory pages are PG_reserved, with a recorded reason (the verifier checks every page).
+    check_eq!(m.verification.count(mm::verify::FindingKind::ReservedWithoutReason), 0);
+    Ok(())
+}
+
+/// pfn_valid follows Linux: early sections are valid for all 128 MiB (the tail beyond RAM included), sections
+/// without memory are not, and pfn_to_page is an addition on the decoded section_mem_map.
+fn mm_pfn_valid_semantics() -> TestResult {
+    let m = crate::model::MODEL.get().ok_or("the memory model was not booted")?.lock();
+    let mm = &m.mm;
+    let last = mm.memblock.memory.last().ok_or("no memory")?;
+    let tail_end = (last.end_pfn + mm::consts::PAGES_PER_SECTION - 1) & !(mm::consts::PAGES_PER_SECTION - 1);
+    check!(mm.sparse.pfn_valid(last.end_pfn - 1));
+    check!(mm.sparse.pfn_valid(tail_end - 1), "the tail of the last section must be pfn_valid");
+    check!(!mm.sparse.pfn_valid(tail_end), "beyond the last section must not be pfn_valid");
+    let a = mm.sparse.pfn_to_page(last.end_pfn - 1).ok_or("no page")? as *const _ as u64;
+    let b = mm.sparse.pfn_to_page(last.end_pfn - 2).ok_or("no page")? as *const _ as u64;
+    check_eq!(a - b, 64);
+    let page = mm.sparse.pfn_to_page(last.end_pfn - 1).ok_or("no page")?;
+    check_eq!(mm.sparse.page_to_pfn(page), Some(last.end_pfn - 1));
+    Ok(())
+}
+
+/// Reading the links of a page that still holds the poison pattern is reported with its pfn.
+fn mm_poison_detected() -> TestResult {
+    let page = mm::page::Page::POISONED;
+    check_eq!(page.links(0x1234), Err(mm::page::PageError::Poisoned { pfn: 0x1234 }));
+    let m = crate::model::MODEL.get().ok_or("the memory model was not booted")?.lock();
+    let promise = m.mm.policy.promise();
+    if promise.all_valid_initialized {
+        check_eq!(m.verification.count(mm::verify::FindingKind::Poisoned), 0);
+    }
+    Ok(())
 }

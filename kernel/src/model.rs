@@ -1,0 +1,166 @@
+//! The memory model in guest RAM: the firmware map and the SRAT fed to `mm`, the memmap carved from memblock on
+//! each section's own node and written through the physical-memory mapping, and the Linux-format report.
+//!
+//! Boot order (as Linux's `setup_arch` -> `free_area_init`): the firmware map gets the user options (`mem=`,
+//! `memmap=`) and Linux's early x86 adjustments (`e820_quirks=off` shows the raw map), then
+//! `mm::layout::normalize` with the SRAT's memory affinity (`numa=off`: one node; a layout the SRAT cannot
+//! describe falls back to one node with a warning, as Linux's `numa_init` does), then the kernel heap is added to
+//! memblock.reserved, and `mm::model::Mm::boot` runs the pipeline with a [`DirectMapBacking`]: the memmap of a
+//! section is the physical range memblock allocated for it, written through the bootloader's mapping.
+//!
+//! # Invariants
+//! - a memmap range is used only after memblock reserved it, and the model is the only user of that RAM (the
+//!   bootloader's own frames are reserved as `Bootloader`, the heap as `kernel heap`);
+//! - the model is built once ([`init`]) before the self-tests run, and lives in [`MODEL`] behind a lock.
+
+use alloc::boxed::Box;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::ptr::NonNull;
+
+use mm::layout::{self, FirmwareRegion, Layout, LayoutOptions, NumaAffinity, Reservation, ReserveReason};
+use mm::model::{Mm, MmOptions};
+use mm::sparse::MemmapBacking;
+use mm::verify::{verify, Verification};
+use spin::{Mutex, Once};
+
+use crate::cmdline::Options;
+use crate::phys::PhysMem;
+use crate::println;
+
+/// Memmap memory from the bootloader's physical-memory mapping: the range memblock reserved is used in place.
+pub struct DirectMapBacking {
+    pub phys: PhysMem,
+}
+
+impl MemmapBacking for DirectMapBacking {
+    fn map(&mut self, phys: u64, bytes: usize) -> Option<NonNull<u8>> {
+        // A template page (compressed mode) has no physical placement; the kernel never asks for one.
+        if phys == 0 || !self.phys.is_mapped(phys, bytes as u64) {
+            return None;
+        }
+        NonNull::new(self.phys.virt(phys) as *mut u8)
+    }
+
+    unsafe fn unmap(&mut self, _ptr: NonNull<u8>, _bytes: usize) {
+        // The memory stays reserved in memblock; hot-remove (issue 5) gives it back there.
+    }
+}
+
+/// The booted model and what the boot measured.
+pub struct Model {
+    pub mm: Mm,
+    pub verification: Verification,
+    pub layout: Layout,
+    /// TSC cycles of `Mm::boot` (sparse init + memmap init) and of filling the same bytes in this boot.
+    pub boot_cycles: u64,
+    pub fill_cycles: u64,
+    pub tsc_khz: Option<u64>,
+}
+
+/// The model, once booted.
+pub static MODEL: Once<Mutex<Model>> = Once::new();
+
+/// Builds the layout the model boots on and prints what Linux prints while doing so.
+pub fn build_layout(raw: &[FirmwareRegion], numa: &[NumaAffinity], heap: (u64, u64), opts: &Options) -> Layout {
+    let mut regions = raw.to_vec();
+    if opts.mem_limit.is_some() || !opts.memmap.is_empty() {
+        let (r, lines) = layout::apply_user_map(&regions, opts.mem_limit, &opts.memmap);
+        regions = r;
+        for l in lines {
+            println!("{}", l);
+        }
+    }
+    if opts.e820_quirks {
+        let (r, lines) = layout::x86_e820_quirks(&regions);
+        regions = r;
+        for l in lines {
+            println!("{}", l);
+        }
+    }
+    let numa: &[NumaAffinity] = if opts.numa_off { &[] } else { numa };
+    if opts.numa_off {
+        println!("NUMA turned off");
+    }
+    let mut layout = match layout::normalize(&regions, numa, &LayoutOptions::default()) {
+        Ok(l) => l,
+        Err(e) => {
+            println!("memlab: NUMA: {}; falling back to one node", e);
+            println!("No NUMA configuration found");
+            layout::normalize(&regions, &[], &LayoutOptions::default()).unwrap_or_else(|e| {
+                panic!("the firmware map cannot be used: {}", e);
+            })
+        }
+    };
+    for n in &layout.notes {
+        log::debug!("layout: {}", n);
+    }
+    // The heap is usable RAM the kernel took: reserve it like Linux reserves the kernel's early allocations.
+    let (hs, he) = (heap.0 >> 12, heap.1 >> 12);
+    layout.reserved.push(Reservation { start_pfn: hs, end_pfn: he, reason: ReserveReason::Other("kernel heap") });
+    layout.reserved.sort_by_key(|r| r.start_pfn);
+    layout
+}
+
+/// Boots the model, prints its lines, the verifier's findings and the `@@summary` line.
+pub fn init(phys: PhysMem, layout: Layout, opts: &Options) -> Result<(), String> {
+    let mut mo = MmOptions::new(opts.policy);
+    mo.vm_debug = opts.vm_debug;
+    mo.kernelcore = opts.kernelcore;
+    mo.movablecore = opts.movablecore;
+    let t0 = crate::time::rdtsc();
+    let mm = Mm::boot(&layout, mo, Box::new(DirectMapBacking { phys })).map_err(|e| format!("{}", e))?;
+    let boot_cycles = crate::time::rdtsc() - t0;
+    for l in &mm.lines {
+        println!("{}", l);
+    }
+    let fill_cycles = fill_reference(&mm, &phys);
+    let verification = verify(&mm);
+    for l in mm::report::verify_lines(&mm, &verification) {
+        println!("{}", l);
+    }
+    let tsc_khz = crate::time::tsc_khz();
+    let pages: u64 = mm.sparse.valid_sections().count() as u64 * mm::consts::PAGES_PER_SECTION;
+    println!(
+        "memlab: memmap init: {} struct pages in {} cycles ({} per page){}; filling the same bytes: {} cycles (ratio {}.{:02})",
+        pages,
+        boot_cycles,
+        boot_cycles / pages.max(1),
+        tsc_khz.map_or(String::new(), |k| format!(", {} us", boot_cycles * 1000 / k.max(1))),
+        fill_cycles,
+        boot_cycles / fill_cycles.max(1),
+        (boot_cycles % fill_cycles.max(1)) * 100 / fill_cycles.max(1)
+    );
+    let mut summary = mm::report::summary_json(&mm, &verification);
+    summary.pop();
+    summary.push_str(&format!(
+        ",\"timing\":{{\"memmap_init_cycles\":{},\"fill_cycles\":{},\"tsc_khz\":{}}}}}",
+        boot_cycles,
+        fill_cycles,
+        tsc_khz.map_or(String::from("null"), |k| format!("{}", k))
+    ));
+    println!("@@summary {}", summary);
+    MODEL.call_once(|| Mutex::new(Model { mm, verification, layout, boot_cycles, fill_cycles, tsc_khz }));
+    Ok(())
+}
+
+/// The in-guest reference of the same boot: fills a scratch copy of one section's struct pages (2 MiB in the
+/// heap) with a non-zero 64-byte pattern once per section of the model, so the bytes written equal the memmap's.
+/// The printed ratio is memmap init (poisoning included) over this fill.
+fn fill_reference(mm: &Mm, _phys: &PhysMem) -> u64 {
+    let sections = mm.sparse.valid_sections().count().max(1);
+    let pages = mm::consts::PAGES_PER_SECTION as usize;
+    let mut scratch: Vec<mm::page::Page> = Vec::with_capacity(pages);
+    scratch.resize(pages, mm::page::Page::ZEROED);
+    let pattern = mm::page::Page { flags: 0x5a5a, refcount: 1, mapcount: -1, ..mm::page::Page::ZEROED };
+    let t0 = crate::time::rdtsc();
+    for i in 0..sections {
+        for p in scratch.iter_mut() {
+            *p = pattern;
+            p.index = i as u64;
+        }
+        core::hint::black_box(&mut scratch);
+    }
+    crate::time::rdtsc() - t0
+}
