@@ -24,9 +24,9 @@ use super::*;
 /// at `pageblock_start_pfn(zone_end_pfn - 1)`, `reset_cached_positions`): each block through
 /// `pageblock_pfn_to_page`, skipped if its skip bit is set, then `isolate_migratepages_block`, which reads every
 /// page (PageBuddy blocks skipped by order) and, having isolated nothing, calls `set_pageblock_skip(valid_page)`
-/// on the block's first page (pageblock-aligned, or the zone start since 2022's 'low_pfn ==
-/// cc->zone->zone_start_pfn'). The guard makes this walker safe against wrong links at both ends of a block;
-/// it reads interior hole pages' flags but never their links.
+/// on the block's first page (pageblock-aligned, or the zone start, which current Linux also accepts as
+/// `valid_page`). The guard makes this walker safe against wrong links at both ends of a block; it reads
+/// interior hole pages' flags but never their links.
 pub struct CompactionMigrate;
 
 impl Walker for CompactionMigrate {
@@ -58,7 +58,9 @@ impl Walker for CompactionMigrate {
             cx.visit_block();
             match cx.pageblock_pfn_to_page(block_start, block_end, z, "__pageblock_pfn_to_page") {
                 None => res.add("blocks refused by pageblock_pfn_to_page", 1),
-                Some(p) if low_pfn % PAGEBLOCK_NR_PAGES == 0 && cx.skip(p) => res.add("blocks skipped (skip bit)", 1),
+                Some(p) if low_pfn.is_multiple_of(PAGEBLOCK_NR_PAGES) && cx.skip(p) => {
+                    res.add("blocks skipped (skip bit)", 1)
+                }
                 Some(_) => {
                     isolate_migratepages_block(cx, z, zs, low_pfn, block_end);
                     res.add("blocks scanned", 1);
@@ -83,7 +85,7 @@ fn isolate_migratepages_block(cx: &mut WalkCtx<'_>, z: ZoneId, zone_start: u64, 
             pfn += 1;
             continue;
         };
-        if valid_page.is_none() && (pfn % PAGEBLOCK_NR_PAGES == 0 || pfn == zone_start) {
+        if valid_page.is_none() && (pfn.is_multiple_of(PAGEBLOCK_NR_PAGES) || pfn == zone_start) {
             if cx.skip(pfn) {
                 return;
             }
@@ -170,7 +172,8 @@ impl Walker for CompactionFree {
 /// `fast-isolate-prefix` (`prefix: true`) and `fast-isolate`: `fast_isolate_freepages` + `fast_isolate_around`.
 ///
 /// A call of `fast_isolate_freepages` scans the MIGRATE_MOVABLE free lists (orders below `cc->order`, here
-/// pageblock order: a THP allocation; see [`free_blocks`] for why every pageblock's free pages count) for a page in the top quarter of the scan space and ends in
+/// pageblock order: a THP allocation; see [`free_blocks`] for why every pageblock's free pages count) for a
+/// page in the top quarter of the scan space and ends in
 /// `fast_isolate_around(pfn)`, which scans that page's pageblock and calls `set_pageblock_skip`. Which candidate
 /// one call picks depends on list order, scan limits and the scanners' positions; the walker visits every
 /// candidate that some call can pick, through each of the three ways the function picks one:
@@ -291,13 +294,22 @@ impl Walker for FastIsolate {
     }
     fn linux(&self) -> &'static str {
         if self.prefix {
-            "mm/compaction.c fast_isolate_freepages, fast_isolate_around as in v5.10 (5a811889de10); Andrea Arcangeli <20201121194506.13464-1-aarcange@redhat.com>"
+            concat!(
+                "mm/compaction.c fast_isolate_freepages, fast_isolate_around as in v5.10 (5a811889de10); ",
+                "Andrea Arcangeli <20201121194506.13464-1-aarcange@redhat.com>"
+            )
         } else {
-            "mm/compaction.c fast_isolate_freepages, fast_isolate_around after 6e2b7044c199 (Vlastimil Babka, v5.12-rc1) and the 2022 boundary fix"
+            concat!(
+                "mm/compaction.c fast_isolate_freepages, fast_isolate_around after 6e2b7044c199 ",
+                "(Vlastimil Babka, v5.12-rc1) and the 2022 boundary fix"
+            )
         }
     }
     fn leaves(&self) -> &'static str {
-        "PB_migrate_skip cleared as __reset_isolation_suitable would; before the fix, a skip bit set through a hole page of another zone stays set (skip_left_set), as in Linux"
+        concat!(
+            "PB_migrate_skip cleared as __reset_isolation_suitable would; before the fix, a skip bit set through ",
+            "a hole page of another zone stays set (skip_left_set), as in Linux"
+        )
     }
     fn walk(&self, cx: &mut WalkCtx<'_>, target: Target) -> Result<TargetResult, WalkError> {
         let zone = cx.target_zone(target, self.name())?;

@@ -148,7 +148,10 @@ impl Walker for IsolateRange {
         "alloc_contig_range isolation per 4 MiB chunk: MIGRATE_ISOLATE on every pageblock unless has_unmovable_pages"
     }
     fn linux(&self) -> &'static str {
-        "mm/page_isolation.c start_isolate_page_range, set_migratetype_isolate, has_unmovable_pages, undo_isolate_page_range (v5.10); mm/page_alloc.c alloc_contig_range"
+        concat!(
+            "mm/page_isolation.c start_isolate_page_range, set_migratetype_isolate, has_unmovable_pages, ",
+            "undo_isolate_page_range (v5.10); mm/page_alloc.c alloc_contig_range"
+        )
     }
     fn leaves(&self) -> &'static str {
         "nothing: every isolated pageblock gets its previous migratetype back"
@@ -205,8 +208,9 @@ impl fmt::Display for OfflineAnswer {
 
 /// `offline-check`: `test_pages_in_a_zone` on every memory block (one 128 MiB section each) with memory.
 ///
-/// v4.11-v5.13 (before Mike Rapoport's 2021 pfn_valid_within removal and David Hildenbrand's removal of the
-/// function in v5.15): for each present section of `[start, end)`, every MAX_ORDER_NR_PAGES-th pfn is sampled;
+/// The version returning the zone (v4.11 until the function went away in 2021, when `offline_pages` started
+/// to take the zone from its caller; Mike Rapoport's pfn_valid_within removal just before did not change it on
+/// x86, where pfn_valid_within is always true): for each present section of `[start, end)`, every MAX_ORDER_NR_PAGES-th pfn is sampled;
 /// NULL if the pfn is outside the span of the zone found so far, or its `page_zone()` differs from it. The
 /// answer feeds `offline_pages` ("multizone range") and the `valid_zones` sysfs file ("none"). A NULL for a
 /// block whose memory all lies in one zone is the cost of a hole page with foreign links or a zone span that
@@ -255,7 +259,7 @@ impl Walker for OfflineCheck {
         "test_pages_in_a_zone on every memory block: the zone offline_pages and valid_zones would use, or NULL"
     }
     fn linux(&self) -> &'static str {
-        "mm/memory_hotplug.c test_pages_in_a_zone (v4.11-v5.14), drivers/base/memory.c valid_zones_show"
+        "mm/memory_hotplug.c test_pages_in_a_zone (v4.11-2021), drivers/base/memory.c valid_zones_show"
     }
     fn targets(&self, _zones: &Zones, sparse: &Sparse) -> Vec<Target> {
         let mut present = sparse.present_sections();
