@@ -52,7 +52,6 @@ impl MemmapBacking for DirectMapBacking {
 pub struct Model {
     pub mm: Mm,
     pub verification: Verification,
-    pub layout: Layout,
     /// TSC cycles of `Mm::boot` (sparse init + memmap init) and of filling the same bytes in this boot.
     pub boot_cycles: u64,
     pub fill_cycles: u64,
@@ -141,7 +140,7 @@ pub fn init(phys: PhysMem, layout: Layout, opts: &Options) -> Result<(), String>
         tsc_khz.map_or(String::from("null"), |k| format!("{}", k))
     ));
     println!("@@summary {}", summary);
-    MODEL.call_once(|| Mutex::new(Model { mm, verification, layout, boot_cycles, fill_cycles, tsc_khz }));
+    MODEL.call_once(|| Mutex::new(Model { mm, verification, boot_cycles, fill_cycles, tsc_khz }));
     Ok(())
 }
 

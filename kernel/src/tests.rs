@@ -32,6 +32,7 @@ pub static TESTS: &[SelfTest] = &[
     SelfTest { name: "mm_accounting", run: mm_accounting },
     SelfTest { name: "mm_pfn_valid_semantics", run: mm_pfn_valid_semantics },
     SelfTest { name: "mm_poison_detected", run: mm_poison_detected },
+    SelfTest { name: "mm_timing_recorded", run: mm_timing_recorded },
     SelfTest { name: "__fail_demo", run: fail_demo },
     SelfTest { name: "__pagefault_demo", run: pagefault_demo },
     SelfTest { name: "__hang_demo", run: hang_demo },
@@ -282,6 +283,16 @@ fn mm_poison_detected() -> TestResult {
     let promise = m.mm.policy.promise();
     if promise.all_valid_initialized {
         check_eq!(m.verification.count(mm::verify::FindingKind::Poisoned), 0);
+    }
+    Ok(())
+}
+
+/// The boot timed memmap init and the same-boot reference fill (TSC), and knows whether the TSC rate is known.
+fn mm_timing_recorded() -> TestResult {
+    let m = crate::model::MODEL.get().ok_or("the memory model was not booted")?.lock();
+    check!(m.boot_cycles > 0 && m.fill_cycles > 0, "boot {} fill {}", m.boot_cycles, m.fill_cycles);
+    if let Some(khz) = m.tsc_khz {
+        check!(khz > 1000, "TSC at {} kHz", khz);
     }
     Ok(())
 }

@@ -1,0 +1,120 @@
+//! The memory model in the running kernel: QEMU boots checked against what Linux prints for the same QEMU
+//! command line, every hole policy on `-m 4000M`, the `@@summary` object, and the simulator replaying the
+//! kernel's own serial log.
+//!
+//! Expected lines for `-m 4000M` on pc, derived by hand from the `upstream` rule (mm/src/policy/upstream.rs):
+//! after Linux's e820 quirks memory is [1, 0x9f), [0x100, 0xbffe0), [0x100000, 0x13a000) (pfns). Holes with a
+//! memmap: pfn 0 (DMA, below the first range: 1 page), 0x9f-0xff (DMA: 97 pages), 0xbffe0-0xbffff (the rest of
+//! section 23, given to the zone of the next range above: Normal, 32 pages), and the tail 0x13a000-0x13ffff of
+//! section 39 (the last node's highest zone: Normal, 24576 pages).
+
+use boot::{Firmware, RunOutcome, RunStatus};
+use memlab_tests::{boot_run, config, describe};
+use serde_json::Value;
+
+fn boot_with(profile: &str, cmdline: &str) -> (RunOutcome, Value) {
+    let o = boot_run(&config(profile, Firmware::Bios, cmdline));
+    let ctx = describe(&o);
+    assert_eq!(o.status, RunStatus::Passed, "{ctx}");
+    assert_eq!(o.log.summary_json.len(), 1, "exactly one @@summary line: {ctx}");
+    let v: Value = serde_json::from_str(&o.log.summary_json[0]).unwrap_or_else(|e| panic!("bad JSON {e}: {ctx}"));
+    for t in ["mm_policy_promises_kept", "mm_memmap_node_local", "mm_accounting", "mm_pfn_valid_semantics"] {
+        assert!(o.log.test(t).is_some_and(|t| t.result.is_ok()), "self-test {t}: {ctx}");
+    }
+    assert_eq!(v["broken_promises"], serde_json::json!([]), "{ctx}");
+    assert_eq!(v["accounting"], serde_json::json!([]), "{ctx}");
+    (o, v)
+}
+
+fn hole_lines(serial: &str) -> Vec<String> {
+    serial.lines().map(str::trim_end).filter(|l| l.contains("in unavailable ranges")).map(String::from).collect()
+}
+
+#[test]
+fn m4000_prints_what_linux_prints() {
+    let (o, v) = boot_with("m4000", "");
+    assert_eq!(
+        hole_lines(&o.serial),
+        vec![
+            "On node 0, zone DMA: 1 pages in unavailable ranges",
+            "On node 0, zone DMA: 97 pages in unavailable ranges",
+            "On node 0, zone Normal: 32 pages in unavailable ranges",
+            "On node 0, zone Normal: 24576 pages in unavailable ranges",
+        ],
+        "{}",
+        describe(&o)
+    );
+    assert!(o.serial.contains("e820: update [mem 0x00000000-0x00000fff] usable ==> reserved"));
+    assert!(o.serial.contains("e820: remove [mem 0x000a0000-0x000fffff] usable"));
+    assert!(o.serial.contains("  node   0: [mem 0x0000000100000000-0x0000000139ffffff]"));
+    assert_eq!(v["policy"], "upstream");
+    assert_eq!(v["valid_pages"], 1 << 20);
+    assert_eq!(v["sections"]["with_memmap"], 32);
+    assert_eq!(v["sections"]["uniform"], 0, "the kernel materializes every memmap");
+    // The tail pages and the 32 pages below 4 GiB are linked to a zone that does not span them.
+    assert_eq!(v["violations"]["by_kind"]["zone does not span pfn"], 24576 + 32 + 1);
+    assert!(v["timing"]["memmap_init_cycles"].as_u64().unwrap() > 0);
+
+    // The simulator replays the kernel's own serial log and prints the same lines.
+    let r = boot::sim::simulate(&o.serial, &boot::sim::SimOptions::default()).unwrap();
+    assert_eq!(r.our_hole_lines(), hole_lines(&o.serial));
+    assert_eq!(r.mm.memblock.memory, mm::dmesg::parse(&o.serial).early_node_ranges);
+}
+
+#[test]
+fn m4000_under_every_policy() {
+    for p in mm::policy::POLICIES {
+        let (o, v) = boot_with("m4000", &format!("holes={}", p.name()));
+        let ctx = describe(&o);
+        assert_eq!(v["policy"], p.name(), "{ctx}");
+        let lines = hole_lines(&o.serial);
+        let by_kind = &v["violations"]["by_kind"];
+        match p.name() {
+            "zeroed" | "reserved-relaxed" => {
+                assert_eq!(lines, vec!["Zeroed struct page in unavailable ranges: 24706 pages"], "{ctx}")
+            }
+            "zeroed-no-tail" => {
+                assert_eq!(lines, vec!["Zeroed struct page in unavailable ranges: 130 pages"], "{ctx}");
+                assert_eq!(by_kind["uninitialized (poisoned)"], 24576, "the tail stays poisoned: {ctx}");
+            }
+            "strict" => assert_eq!(v["violations"]["count"], 0, "{ctx}"),
+            "span-extend" => assert_eq!(
+                lines,
+                vec![
+                    "  DMA zone: 98 pages in unavailable ranges",
+                    "  DMA32 zone: 32 pages in unavailable ranges",
+                    "  Normal zone: 24576 pages in unavailable ranges"
+                ],
+                "{ctx}"
+            ),
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn descending_nodes_keep_their_memory() {
+    // Node 1 lies below node 0 (the T5500 shape of 122e093c1734): no memory page may carry the other node's links.
+    let (o, v) = boot_with("descending", "");
+    assert_eq!(v["violations"]["by_kind"]["memory page with wrong links"], 0, "{}", describe(&o));
+    assert_eq!(
+        hole_lines(&o.serial),
+        vec![
+            "On node 1, zone DMA: 1 pages in unavailable ranges",
+            "On node 1, zone DMA: 97 pages in unavailable ranges",
+            "On node 0, zone Normal: 32 pages in unavailable ranges",
+            "On node 0, zone Normal: 24576 pages in unavailable ranges",
+        ]
+    );
+}
+
+#[test]
+fn mem_and_memmap_options_carve_holes() {
+    // mem=4000M on a bigger guest ends RAM mid-section; memmap=64M$768M carves a reserved hole inside DMA32.
+    let (o, v) = boot_with("m4097", "mem=4000M memmap=64M$768M");
+    let ctx = describe(&o);
+    assert!(o.serial.contains("user-defined physical RAM map:"), "{ctx}");
+    let lines = hole_lines(&o.serial);
+    assert!(lines.contains(&"On node 0, zone DMA32: 16384 pages in unavailable ranges".to_string()), "{lines:?} {ctx}");
+    assert_eq!(v["policy"], "upstream");
+}
