@@ -169,3 +169,19 @@ fn compressed_equals_full_on_small_layouts() {
         }
     }
 }
+
+#[test]
+fn descending_nodes_under_5_12_overwrite_the_other_node() {
+    // 0740a50b9baa before 122e093c1734: node 1's section-tail init runs over node 0's first pages in section 7.
+    let mm = boot(&descending(), "upstream-5.12", false);
+    let v = verify(&mm);
+    // Node 1's last zone (DMA32) ends at 0x3e800; its tail to the section end 0x40000 is node 0's memory.
+    assert_eq!(v.count(FindingKind::MemoryWrongLinks), 0x40000 - 0x3e800, "{:?}", v.first);
+    let first = v.first.iter().find(|f| f.kind == FindingKind::MemoryWrongLinks).unwrap();
+    assert_eq!(first.pfn, 0x3e800);
+    assert_eq!(first.links.unwrap().nid, 1, "node 0's page carries node 1's links");
+    assert!(!v.broken_promises.is_empty() || !mm.policy.promise().memory_links_exact);
+    // The same layout in ascending node order, and upstream on the descending one, are clean.
+    assert_eq!(verify(&boot(&descending(), "upstream", false)).count(FindingKind::MemoryWrongLinks), 0);
+    assert_eq!(verify(&boot(&m4000(), "upstream-5.12", false)).count(FindingKind::MemoryWrongLinks), 0);
+}

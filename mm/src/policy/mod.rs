@@ -12,6 +12,7 @@
 //! | `zeroed` | 5.6-5.11 `init_unavailable_mem` | node 0 / zone 0, PG_reserved, up to the section end |
 //! | `reserved-relaxed` | Michal Hocko's proposal | as `zeroed`; the pageblock check tolerates PG_reserved |
 //! | `span-extend` | Mike Rapoport's v5 | node spans rounded to sections; the links of the zone spanning them |
+//! | `upstream-5.12` | 0740a50b9baa (5.12-5.13) | per node and zone, static hole_pfn: descending nodes overwrite memory |
 //! | `upstream` | 0740a50b9baa + 122e093c1734 | the zone of the next memory range; the tail: last node's top zone |
 //! | `strict` | ours | a zone that spans them (stretched just enough) |
 //! | `nearest` | example | the zone of the nearest memory page (the README's "write your own policy") |
@@ -26,6 +27,7 @@ mod reserved_relaxed;
 mod span_extend;
 mod strict;
 mod upstream;
+mod upstream_512;
 mod zeroed;
 mod zeroed_no_tail;
 
@@ -36,6 +38,7 @@ pub use reserved_relaxed::ReservedRelaxed;
 pub use span_extend::SpanExtend;
 pub use strict::Strict;
 pub use upstream::Upstream;
+pub use upstream_512::Upstream512;
 pub use zeroed::Zeroed;
 pub use zeroed_no_tail::ZeroedNoTail;
 
@@ -83,7 +86,7 @@ pub trait HolePolicy: Sync {
 
 /// Every policy, in the order reports list them.
 pub static POLICIES: &[&dyn HolePolicy] =
-    &[&ZeroedNoTail, &Zeroed, &ReservedRelaxed, &SpanExtend, &Upstream, &Strict, &Nearest];
+    &[&ZeroedNoTail, &Zeroed, &ReservedRelaxed, &SpanExtend, &Upstream512, &Upstream, &Strict, &Nearest];
 
 /// The default policy: what Linux does today.
 pub const DEFAULT_POLICY: &str = "upstream";
