@@ -1,0 +1,287 @@
+//! Issue 6, benchmark 3: `mm::buddy` against buddy_system_allocator 0.13's `FrameAllocator` (the frame allocator
+//! Rust kernels pick; max order 10 for both, `FrameAllocator<11>`) on the same 1,024,000 frames:
+//! - fill: 1,024,000 order-0 allocations;
+//! - random free: free them in a fixed-seed random order;
+//! - LIFO free: free them in reverse allocation order;
+//! - churn: 2M operations at about 50% occupancy, 50% alloc / 50% free, order k with probability 2^-(k+1).
+//!
+//! After each scenario every frame must be free again and the 1,000 max-order blocks restored (checked for
+//! both allocators). The printed summary is measured interleaved (mm-buddy, then the reference, ROUNDS times,
+//! medians) and gives ns/op and the speed ratio; criterion then measures each on its own.
+//!
+//! Run: `cargo bench -p mm --bench buddy` (about a minute).
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use buddy_system_allocator::FrameAllocator;
+use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
+
+use mm::buddy::Buddy;
+use mm::consts::*;
+use mm::layout::{Layout, MemRange};
+use mm::model::{Mm, MmOptions};
+use mm::policy;
+use mm::sparse::{migratetype, HeapBacking};
+use mm::zones::ZoneType;
+
+const FRAMES: u64 = 1_024_000;
+const BASE: u64 = 0x100000;
+const CHURN_OPS: usize = 2_000_000;
+const ROUNDS: usize = 5;
+const SEED: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// xorshift64*.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (((self.next() >> 32) * n as u64) >> 32) as usize
+    }
+    /// Order k with probability 2^-(k+1) (k = 10 takes the rest).
+    fn order(&mut self) -> u32 {
+        (self.next().trailing_ones()).min(MAX_PAGE_ORDER)
+    }
+}
+
+fn shuffled(v: &mut [u64], seed: u64) {
+    let mut r = Rng(seed);
+    for i in (1..v.len()).rev() {
+        v.swap(i, r.below(i + 1));
+    }
+}
+
+/// The two allocators behind one interface, so every scenario runs the same code on both.
+trait Frames {
+    fn alloc(&mut self, order: u32) -> Option<u64>;
+    fn free(&mut self, pfn: u64, order: u32);
+    /// All frames free and FRAMES / 1024 max-order blocks.
+    fn assert_restored(&mut self);
+}
+
+struct Ours {
+    mm: Mm,
+    b: Buddy,
+}
+
+impl Ours {
+    fn new() -> Ours {
+        // The memmap of the 32 sections takes 32 * 512 pages at the top: exactly FRAMES remain, all in ZONE_NORMAL.
+        let memmap = FRAMES.div_ceil(PAGES_PER_SECTION) * 512;
+        let end = BASE + FRAMES + memmap;
+        let layout = Layout::from_memory_ranges(&[MemRange { start_pfn: BASE, end_pfn: end, nid: 0 }]).unwrap();
+        let opts = MmOptions::new(policy::by_name("upstream").unwrap());
+        let mut mm = Mm::boot(&layout, opts, Box::new(HeapBacking)).unwrap();
+        let b = Buddy::from_boot(&mut mm).unwrap();
+        assert_eq!(b.total_managed_pages(), FRAMES);
+        b.check(&mm).unwrap();
+        Ours { mm, b }
+    }
+}
+
+impl Frames for Ours {
+    #[inline]
+    fn alloc(&mut self, order: u32) -> Option<u64> {
+        self.b.alloc_pages(&mut self.mm, order, ZoneType::Normal, 0, migratetype::MOVABLE).ok()
+    }
+    #[inline]
+    fn free(&mut self, pfn: u64, order: u32) {
+        let r = self.b.free_pages(&mut self.mm, pfn, order);
+        debug_assert!(r.is_ok());
+        black_box(r).ok();
+    }
+    fn assert_restored(&mut self) {
+        let c = self.b.zone_counts(0, ZoneType::Normal).unwrap();
+        assert_eq!(c.free_pages, FRAMES);
+        assert_eq!(c.nr_free[MAX_PAGE_ORDER as usize], FRAMES >> MAX_PAGE_ORDER);
+    }
+}
+
+struct Reference(FrameAllocator<11>);
+
+impl Reference {
+    fn new() -> Reference {
+        let mut f = FrameAllocator::<11>::new();
+        f.add_frame(BASE as usize, (BASE + FRAMES) as usize);
+        Reference(f)
+    }
+}
+
+impl Frames for Reference {
+    #[inline]
+    fn alloc(&mut self, order: u32) -> Option<u64> {
+        self.0.alloc(1 << order).map(|f| f as u64)
+    }
+    #[inline]
+    fn free(&mut self, pfn: u64, order: u32) {
+        self.0.dealloc(pfn as usize, 1 << order)
+    }
+    fn assert_restored(&mut self) {
+        let mut blocks = Vec::new();
+        while let Some(f) = self.0.alloc(1 << MAX_PAGE_ORDER) {
+            blocks.push(f);
+        }
+        assert_eq!(blocks.len() as u64, FRAMES >> MAX_PAGE_ORDER);
+        assert!(self.0.alloc(1).is_none(), "all memory was in max-order blocks");
+        for f in blocks {
+            self.0.dealloc(f, 1 << MAX_PAGE_ORDER);
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Scenario {
+    Fill,
+    RandomFree,
+    LifoFree,
+    Churn,
+}
+
+impl Scenario {
+    const ALL: [Scenario; 4] = [Scenario::Fill, Scenario::RandomFree, Scenario::LifoFree, Scenario::Churn];
+    fn name(self) -> &'static str {
+        match self {
+            Scenario::Fill => "fill_order0",
+            Scenario::RandomFree => "random_free",
+            Scenario::LifoFree => "lifo_free",
+            Scenario::Churn => "churn_2M",
+        }
+    }
+    fn ops(self) -> u64 {
+        match self {
+            Scenario::Churn => CHURN_OPS as u64,
+            _ => FRAMES,
+        }
+    }
+}
+
+fn fill<F: Frames>(f: &mut F, pfns: &mut Vec<u64>) {
+    pfns.clear();
+    while let Some(p) = f.alloc(0) {
+        pfns.push(p);
+    }
+    assert_eq!(pfns.len() as u64, FRAMES);
+}
+
+/// Runs one scenario on `f` and returns the time of its measured part; leaves `f` as it found it (all free).
+fn run<F: Frames>(f: &mut F, s: Scenario, pfns: &mut Vec<u64>, live: &mut Vec<(u64, u32)>) -> Duration {
+    let d = match s {
+        Scenario::Fill => {
+            let t = Instant::now();
+            fill(f, pfns);
+            let d = t.elapsed();
+            for &p in pfns.iter() {
+                f.free(p, 0);
+            }
+            d
+        }
+        Scenario::RandomFree => {
+            fill(f, pfns);
+            shuffled(pfns, SEED);
+            let t = Instant::now();
+            for &p in pfns.iter() {
+                f.free(p, 0);
+            }
+            t.elapsed()
+        }
+        Scenario::LifoFree => {
+            fill(f, pfns);
+            let t = Instant::now();
+            for &p in pfns.iter().rev() {
+                f.free(p, 0);
+            }
+            t.elapsed()
+        }
+        Scenario::Churn => {
+            let mut r = Rng(SEED);
+            live.clear();
+            let half = FRAMES / 2;
+            let mut used = 0u64;
+            while used < half {
+                let o = r.order();
+                if let Some(p) = f.alloc(o) {
+                    live.push((p, o));
+                    used += 1 << o;
+                }
+            }
+            let t = Instant::now();
+            for _ in 0..CHURN_OPS {
+                // 50/50, steered back when occupancy leaves [45%, 55%].
+                let coin = r.next() & 1 == 0;
+                let alloc = (coin && used < half + half / 10) || used < half - half / 10 || live.is_empty();
+                if alloc {
+                    let o = r.order();
+                    if let Some(p) = f.alloc(o) {
+                        live.push((p, o));
+                        used += 1 << o;
+                    }
+                } else {
+                    let (p, o) = live.swap_remove(r.below(live.len()));
+                    f.free(p, o);
+                    used -= 1 << o;
+                }
+            }
+            let d = t.elapsed();
+            for &(p, o) in live.iter() {
+                f.free(p, o);
+            }
+            d
+        }
+    };
+    f.assert_restored();
+    d
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn bench_buddy(c: &mut Criterion) {
+    let mut ours = Ours::new();
+    let mut reference = Reference::new();
+    let mut pfns = Vec::with_capacity(FRAMES as usize);
+    let mut live = Vec::with_capacity(FRAMES as usize);
+
+    // Interleaved summary.
+    for s in Scenario::ALL {
+        let (mut a, mut b) = (vec![], vec![]);
+        for _ in 0..ROUNDS {
+            a.push(run(&mut ours, s, &mut pfns, &mut live).as_nanos() as f64 / s.ops() as f64);
+            b.push(run(&mut reference, s, &mut pfns, &mut live).as_nanos() as f64 / s.ops() as f64);
+        }
+        let (a, b) = (median(&mut a), median(&mut b));
+        println!(
+            "buddy {:<12} mm::buddy {:>7.1} ns/op | buddy_system_allocator {:>7.1} ns/op | {:.1}x faster",
+            s.name(),
+            a,
+            b,
+            b / a
+        );
+    }
+    ours.b.check(&ours.mm).unwrap();
+
+    let mut g = c.benchmark_group("buddy");
+    g.sample_size(10).sampling_mode(SamplingMode::Flat);
+    g.warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(2));
+    for s in Scenario::ALL {
+        g.throughput(Throughput::Elements(s.ops()));
+        g.bench_function(format!("{}/mm-buddy", s.name()), |bn| {
+            bn.iter_custom(|n| (0..n).map(|_| run(&mut ours, s, &mut pfns, &mut live)).sum())
+        });
+        g.bench_function(format!("{}/buddy_system_allocator", s.name()), |bn| {
+            bn.iter_custom(|n| (0..n).map(|_| run(&mut reference, s, &mut pfns, &mut live)).sum())
+        });
+    }
+    g.finish();
+    ours.b.check(&ours.mm).unwrap();
+}
+
+criterion_group!(benches, bench_buddy);
+criterion_main!(benches);

@@ -1,0 +1,185 @@
+//! Issue 6, benchmarks 1 and 2: memmap init through the real `Mm::boot` path (full mode, poison off, the
+//! `upstream` policy) for 1,024,000 and 16,777,216 pages, and memmap init plus the hand-over of every page to
+//! the buddy allocator (`Buddy::from_boot`), each against an in-process reference measured in the same run:
+//! filling the same memmap bytes with a non-zero 64-byte pattern (pre-touched memory).
+//!
+//! Two memmap backings: `HeapBacking` (the simulator's: 2 MiB chunks from the global allocator, so a boot may
+//! pay page faults for memory the allocator returned to the kernel) and `pool` (a bench-local backing that
+//! recycles pre-touched 2 MiB chunks, like the kernel's direct map). The printed summary is measured
+//! interleaved (reference, pool, heap, pool + hand-over, one after the other, ROUNDS times) and gives
+//! ns/page and the ratio to the reference; criterion then measures each variant on its own.
+//!
+//! Run: `cargo bench -p mm --bench memmap` (a few minutes at most; `-- <filter>` for one size).
+
+use std::alloc::{alloc, dealloc, Layout as AllocLayout};
+use std::hint::black_box;
+use std::ptr::NonNull;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
+
+use mm::buddy::Buddy;
+use mm::layout::{Layout, MemRange};
+use mm::model::{Mm, MmOptions};
+use mm::policy;
+use mm::sparse::{HeapBacking, MemmapBacking, MEMMAP_BYTES_PER_SECTION};
+
+const SIZES: [u64; 2] = [1_024_000, 16_777_216];
+const ROUNDS: usize = 5;
+
+/// A memmap backing that keeps 2 MiB chunks, touched once, and hands them out again.
+#[derive(Clone, Default)]
+struct PoolBacking {
+    free: Arc<Mutex<Vec<usize>>>,
+}
+
+const CHUNK: usize = MEMMAP_BYTES_PER_SECTION as usize;
+
+impl MemmapBacking for PoolBacking {
+    fn map(&mut self, _phys: u64, bytes: usize) -> Option<NonNull<u8>> {
+        if bytes != CHUNK {
+            // Template pages of compressed mode (not used here).
+            return HeapBacking.map(0, bytes);
+        }
+        if let Some(p) = self.free.lock().unwrap().pop() {
+            return NonNull::new(p as *mut u8);
+        }
+        let layout = AllocLayout::from_size_align(CHUNK, 64).ok()?;
+        // SAFETY: non-zero size.
+        let p = NonNull::new(unsafe { alloc(layout) })?;
+        // SAFETY: `p` is CHUNK writable bytes; touching them now is the point of the pool.
+        unsafe { p.as_ptr().write_bytes(0x5a, CHUNK) };
+        Some(p)
+    }
+
+    unsafe fn unmap(&mut self, ptr: NonNull<u8>, bytes: usize) {
+        if bytes != CHUNK {
+            // SAFETY: forwarded from the caller's contract; it came from HeapBacking::map above.
+            return unsafe { HeapBacking.unmap(ptr, bytes) };
+        }
+        self.free.lock().unwrap().push(ptr.as_ptr() as usize);
+    }
+}
+
+impl PoolBacking {
+    fn release(&self) {
+        let layout = AllocLayout::from_size_align(CHUNK, 64).unwrap();
+        for p in self.free.lock().unwrap().drain(..) {
+            // SAFETY: every pooled pointer came from `alloc(layout)` and no memmap refers to it any more.
+            unsafe { dealloc(p as *mut u8, layout) };
+        }
+    }
+}
+
+fn layout(pages: u64) -> Layout {
+    Layout::from_memory_ranges(&[MemRange { start_pfn: 0x100000, end_pfn: 0x100000 + pages, nid: 0 }]).unwrap()
+}
+
+fn opts() -> MmOptions {
+    let mut o = MmOptions::new(policy::by_name("upstream").unwrap());
+    o.poison = false;
+    o
+}
+
+fn boot(l: &Layout, backing: Box<dyn MemmapBacking + Send>) -> (Duration, Mm) {
+    let t = Instant::now();
+    let mm = Mm::boot(l, opts(), backing).unwrap();
+    (t.elapsed(), mm)
+}
+
+fn boot_and_hand_over(l: &Layout, pool: &PoolBacking) -> (Duration, Mm, Buddy) {
+    let t = Instant::now();
+    let mut mm = Mm::boot(l, opts(), Box::new(pool.clone())).unwrap();
+    let b = Buddy::from_boot(&mut mm).unwrap();
+    (t.elapsed(), mm, b)
+}
+
+/// The reference: the same number of 64-byte structs written with a non-zero pattern.
+fn fill(buf: &mut [[u64; 8]]) -> Duration {
+    let pattern: [u64; 8] = black_box([0x0400_0000_0000_1000, 1, 1, 0, 0, 0, 0x0000_0001_ffff_ffff, 0]);
+    let t = Instant::now();
+    for s in buf.iter_mut() {
+        *s = pattern;
+    }
+    black_box(&buf[buf.len() / 2]);
+    t.elapsed()
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn interleaved_summary(pages: u64, pool: &PoolBacking) {
+    let l = layout(pages);
+    let structs = {
+        let (_, mm) = boot(&l, Box::new(pool.clone()));
+        (mm.memmap_bytes_resident() / 64) as usize
+    };
+    let mut buf = vec![[1u64; 8]; structs]; // pre-touched
+    let (mut r, mut p, mut h, mut b) = (vec![], vec![], vec![], vec![]);
+    let per = |d: Duration| d.as_nanos() as f64 / pages as f64;
+    for _ in 0..ROUNDS {
+        r.push(per(fill(&mut buf)));
+        let (d, mm) = boot(&l, Box::new(pool.clone()));
+        p.push(per(d));
+        drop(mm);
+        let (d, mm) = boot(&l, Box::new(HeapBacking));
+        h.push(per(d));
+        drop(mm);
+        let (d, mm, buddy) = boot_and_hand_over(&l, pool);
+        assert_eq!(buddy.total_free_pages(), buddy.total_managed_pages());
+        b.push(per(d));
+        drop(mm);
+    }
+    let (r, p, h, b) = (median(&mut r), median(&mut p), median(&mut h), median(&mut b));
+    println!(
+        "memmap {:>10} pages ({} struct pages): fill reference {:.2} ns/page | Mm::boot pool {:.2} ns/page \
+         (ratio {:.2}) | Mm::boot HeapBacking {:.2} ns/page (ratio {:.2}) | boot + buddy hand-over {:.2} ns/page \
+         (hand-over alone {:.2})",
+        pages,
+        structs,
+        r,
+        p,
+        p / r,
+        h,
+        h / r,
+        b,
+        b - p
+    );
+}
+
+fn bench_memmap(c: &mut Criterion) {
+    let pool = PoolBacking::default();
+    for &pages in &SIZES {
+        interleaved_summary(pages, &pool);
+    }
+    for &pages in &SIZES {
+        let l = layout(pages);
+        let mut g = c.benchmark_group(format!("memmap_{}", pages));
+        g.sample_size(10).sampling_mode(SamplingMode::Flat).throughput(Throughput::Elements(pages));
+        g.warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
+        let structs = {
+            let (_, mm) = boot(&l, Box::new(pool.clone()));
+            (mm.memmap_bytes_resident() / 64) as usize
+        };
+        let mut buf = vec![[1u64; 8]; structs];
+        g.bench_function("fill_reference", |bn| bn.iter_custom(|n| (0..n).map(|_| fill(&mut buf)).sum()));
+        drop(buf);
+        g.bench_function("mm_boot_pool", |bn| {
+            bn.iter_custom(|n| (0..n).map(|_| boot(&l, Box::new(pool.clone())).0).sum())
+        });
+        g.bench_function("mm_boot_heap", |bn| {
+            bn.iter_custom(|n| (0..n).map(|_| boot(&l, Box::new(HeapBacking)).0).sum())
+        });
+        g.bench_function("mm_boot_plus_buddy_handover", |bn| {
+            bn.iter_custom(|n| (0..n).map(|_| boot_and_hand_over(&l, &pool).0).sum())
+        });
+        g.finish();
+    }
+    pool.release();
+}
+
+criterion_group!(benches, bench_memmap);
+criterion_main!(benches);
