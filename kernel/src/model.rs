@@ -19,10 +19,12 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::ptr::NonNull;
 
+use mm::buddy::Buddy;
 use mm::layout::{self, FirmwareRegion, Layout, LayoutOptions, NumaAffinity, Reservation, ReserveReason};
 use mm::model::{Mm, MmOptions};
 use mm::sparse::MemmapBacking;
 use mm::verify::{verify, Verification};
+use mm::walkers::{run_all_walkers, WalkReport};
 use spin::{Mutex, Once};
 
 use crate::cmdline::Options;
@@ -51,6 +53,12 @@ impl MemmapBacking for DirectMapBacking {
 /// The booted model and what the boot measured.
 pub struct Model {
     pub mm: Mm,
+    /// The buddy allocator holding every free page after the hand-over.
+    pub buddy: Buddy,
+    /// What each pfn walker found after the hand-over.
+    pub walks: Vec<WalkReport>,
+    /// TSC cycles of the hand-over to the buddy allocator.
+    pub handover_cycles: u64,
     pub verification: Verification,
     /// TSC cycles of `Mm::boot` (sparse init + memmap init) and of filling the same bytes in this boot.
     pub boot_cycles: u64,
@@ -115,33 +123,76 @@ pub fn init(phys: PhysMem, layout: Layout, opts: &Options) -> Result<(), String>
         println!("{}", l);
     }
     let fill_cycles = fill_reference(&mm, &phys);
+    let mut mm = mm;
+    let t1 = crate::time::rdtsc();
+    let buddy = Buddy::from_boot(&mut mm).map_err(|e| format!("buddy hand-over: {}", e))?;
+    let handover_cycles = crate::time::rdtsc() - t1;
+    let walks = run_all_walkers(&mut mm);
+    for w in &walks {
+        for l in w.lines() {
+            println!("{}", l);
+        }
+    }
+    if let Some(v) = walks.iter().find_map(|w| w.stopped) {
+        // vm_debug=panic: a walker hit the VM_BUG_ON, as Linux's CONFIG_DEBUG_VM kernel would: a kernel panic.
+        return Err(format!("{}", v));
+    }
     let verification = verify(&mm);
     for l in mm::report::verify_lines(&mm, &verification) {
         println!("{}", l);
     }
     let tsc_khz = crate::time::tsc_khz();
     let pages: u64 = mm.sparse.valid_sections().count() as u64 * mm::consts::PAGES_PER_SECTION;
+    let free = buddy.total_free_pages();
     println!(
-        "memlab: memmap init: {} struct pages in {} cycles ({} per page){}; filling the same bytes: {} cycles (ratio {}.{:02})",
+        "memlab: memmap init: {} struct pages in {} cycles ({} per page){}; filling the same bytes: {} cycles (ratio {})",
         pages,
         boot_cycles,
         boot_cycles / pages.max(1),
         tsc_khz.map_or(String::new(), |k| format!(", {} us", boot_cycles * 1000 / k.max(1))),
         fill_cycles,
-        boot_cycles / fill_cycles.max(1),
-        (boot_cycles % fill_cycles.max(1)) * 100 / fill_cycles.max(1)
+        ratio(boot_cycles, fill_cycles),
+    );
+    println!(
+        "memlab: buddy: {} free pages handed over in {} cycles ({} per page), managed {}",
+        free,
+        handover_cycles,
+        handover_cycles / free.max(1),
+        buddy.total_managed_pages()
     );
     let mut summary = mm::report::summary_json(&mm, &verification);
     summary.pop();
     summary.push_str(&format!(
-        ",\"timing\":{{\"memmap_init_cycles\":{},\"fill_cycles\":{},\"tsc_khz\":{}}}}}",
+        ",\"buddy\":{{\"free_pages\":{},\"managed_pages\":{}}},\"walkers\":[{}],\"timing\":{{\"memmap_init_cycles\":{},\"fill_cycles\":{},\"handover_cycles\":{},\"tsc_khz\":{}}}}}",
+        free,
+        buddy.total_managed_pages(),
+        walks
+            .iter()
+            .map(|w| format!(
+                "{{\"walker\":\"{}\",\"findings\":{},\"violations\":{},\"tolerated\":{}}}",
+                w.walker,
+                w.total(),
+                w.violations(),
+                w.tolerated
+            ))
+            .collect::<Vec<_>>()
+            .join(","),
         boot_cycles,
         fill_cycles,
+        handover_cycles,
         tsc_khz.map_or(String::from("null"), |k| format!("{}", k))
     ));
     println!("@@summary {}", summary);
-    MODEL.call_once(|| Mutex::new(Model { mm, verification, boot_cycles, fill_cycles, tsc_khz }));
+    MODEL.call_once(|| {
+        Mutex::new(Model { mm, buddy, walks, handover_cycles, verification, boot_cycles, fill_cycles, tsc_khz })
+    });
     Ok(())
+}
+
+/// `a / b` with two decimals.
+fn ratio(a: u64, b: u64) -> String {
+    let b = b.max(1);
+    format!("{}.{:02}", a / b, (a % b) * 100 / b)
 }
 
 /// The in-guest reference of the same boot: fills a scratch copy of one section's struct pages (2 MiB in the

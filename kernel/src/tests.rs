@@ -33,6 +33,12 @@ pub static TESTS: &[SelfTest] = &[
     SelfTest { name: "mm_pfn_valid_semantics", run: mm_pfn_valid_semantics },
     SelfTest { name: "mm_poison_detected", run: mm_poison_detected },
     SelfTest { name: "mm_timing_recorded", run: mm_timing_recorded },
+    SelfTest { name: "buddy_handover_accounting", run: buddy_handover_accounting },
+    SelfTest { name: "buddy_drain_and_refill", run: buddy_drain_and_refill },
+    SelfTest { name: "buddy_random_stress", run: buddy_random_stress },
+    SelfTest { name: "buddy_node_local", run: buddy_node_local },
+    SelfTest { name: "walkers_meet_the_policy", run: walkers_meet_the_policy },
+    SelfTest { name: "heap_collections", run: heap_collections },
     SelfTest { name: "__fail_demo", run: fail_demo },
     SelfTest { name: "__pagefault_demo", run: pagefault_demo },
     SelfTest { name: "__hang_demo", run: hang_demo },
@@ -294,5 +300,173 @@ fn mm_timing_recorded() -> TestResult {
     if let Some(khz) = m.tsc_khz {
         check!(khz > 1000, "TSC at {} kHz", khz);
     }
+    Ok(())
+}
+
+/// Every free page went to the buddy allocator: free = managed = present - reserved, and the lists are sound.
+fn buddy_handover_accounting() -> TestResult {
+    let m = crate::model::MODEL.get().ok_or("the memory model was not booted")?.lock();
+    let managed: u64 = m.mm.zones.nodes.iter().flat_map(|n| n.zones.iter()).map(|z| z.managed_pages).sum();
+    check_eq!(m.buddy.total_managed_pages(), managed);
+    check_eq!(m.buddy.total_free_pages(), managed);
+    m.buddy.check(&m.mm).map_err(|e| alloc::format!("{}", e))?;
+    check!(m.handover_cycles > 0);
+    Ok(())
+}
+
+/// A bitmap of allocated pfns (the test's own record, so nothing is lost whatever the allocator says).
+struct PfnSet(Vec<u64>);
+
+impl PfnSet {
+    fn new(max_pfn: u64) -> Self {
+        PfnSet(alloc::vec![0; (max_pfn as usize).div_ceil(64)])
+    }
+    /// Inserts; false if already present.
+    fn insert(&mut self, pfn: u64) -> bool {
+        let (w, b) = ((pfn / 64) as usize, pfn % 64);
+        let was = self.0[w] & (1 << b) != 0;
+        self.0[w] |= 1 << b;
+        !was
+    }
+    fn drain(&mut self) -> impl Iterator<Item = u64> + '_ {
+        self.0.iter_mut().enumerate().flat_map(|(w, word)| {
+            let bits = core::mem::take(word);
+            (0..64).filter(move |b| bits & (1 << b) != 0).map(move |b| w as u64 * 64 + b)
+        })
+    }
+}
+
+/// Allocate every free page at order 0, then free them all: counts and the free-block shape return exactly.
+/// Guests with more than 1.5M free pages drain only the zones at or below DMA32 (TCG time), said in the result.
+fn buddy_drain_and_refill() -> TestResult {
+    let mut guard = crate::model::MODEL.get().ok_or("the memory model was not booted")?.lock();
+    let m = &mut *guard;
+    let before_free = m.buddy.total_free_pages();
+    let before_shape = m.buddy.free_blocks(&m.mm);
+    let highest = if before_free > 1_500_000 { mm::zones::ZoneType::Dma32 } else { mm::zones::ZoneType::Movable };
+    let max_pfn = m.mm.memblock.memory.last().map_or(0, |r| r.end_pfn);
+    let mut set = PfnSet::new(max_pfn);
+    let mut n = 0u64;
+    loop {
+        match m.buddy.alloc_pages(&mut m.mm, 0, highest, 0, mm::sparse::migratetype::MOVABLE) {
+            Ok(pfn) => {
+                check!(pfn < max_pfn && set.insert(pfn), "pfn {:#x} handed out twice or out of range", pfn);
+                n += 1;
+            }
+            Err(mm::buddy::AllocError::NoMemory { .. }) => break,
+            Err(e) => return Err(alloc::format!("{}", e)),
+        }
+    }
+    if highest == mm::zones::ZoneType::Movable {
+        check_eq!(n, before_free);
+        check_eq!(m.buddy.total_free_pages(), 0);
+    }
+    m.buddy.check(&m.mm).map_err(|e| alloc::format!("after draining: {}", e))?;
+    for pfn in set.drain() {
+        m.buddy.free_pages(&mut m.mm, pfn, 0).map_err(|e| alloc::format!("{}", e))?;
+    }
+    m.buddy.check(&m.mm).map_err(|e| alloc::format!("after refilling: {}", e))?;
+    check_eq!(m.buddy.total_free_pages(), before_free);
+    // The blocks (pfn, order, node, zone) return exactly; their migratetype may not: draining steals pageblocks
+    // from other migratetypes through move_freepages_block, as Linux does, and a stolen block stays stolen.
+    let shape = |v: &[mm::buddy::FreeBlock]| -> Vec<(u64, u32, u32, mm::zones::ZoneType)> {
+        v.iter().map(|b| (b.pfn, b.order, b.nid, b.zone)).collect()
+    };
+    let after_shape = m.buddy.free_blocks(&m.mm);
+    check_eq!(after_shape.len(), before_shape.len());
+    check!(shape(&after_shape) == shape(&before_shape), "the free blocks differ after refilling");
+    Ok(())
+}
+
+/// Random allocations and frees of every order over all nodes and migratetypes, with exact accounting.
+fn buddy_random_stress() -> TestResult {
+    let mut guard = crate::model::MODEL.get().ok_or("the memory model was not booted")?.lock();
+    let m = &mut *guard;
+    let before = m.buddy.total_free_pages();
+    let nodes = m.mm.zones.nodes.len() as u32;
+    let mut held: Vec<(u64, u32)> = Vec::new();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for round in 0..20_000u32 {
+        let r = next();
+        if r % 2 == 0 || held.is_empty() {
+            let order = (r >> 8).trailing_zeros().min(mm::consts::MAX_PAGE_ORDER);
+            let nid = ((r >> 20) % nodes as u64) as u32;
+            let mt = (r >> 30) % 3;
+            match m.buddy.alloc_pages(&mut m.mm, order, mm::zones::ZoneType::Movable, nid, mt) {
+                Ok(pfn) => held.push((pfn, order)),
+                Err(mm::buddy::AllocError::NoMemory { .. }) => {}
+                Err(e) => return Err(alloc::format!("round {}: {}", round, e)),
+            }
+        } else {
+            let i = (r >> 8) as usize % held.len();
+            let (pfn, order) = held.swap_remove(i);
+            m.buddy.free_pages(&mut m.mm, pfn, order).map_err(|e| alloc::format!("round {}: {}", round, e))?;
+        }
+        if round % 5000 == 0 {
+            let allocated: u64 = held.iter().map(|&(_, o)| 1u64 << o).sum();
+            check_eq!(m.buddy.total_free_pages() + allocated, before);
+        }
+    }
+    for (pfn, order) in held {
+        m.buddy.free_pages(&mut m.mm, pfn, order).map_err(|e| alloc::format!("{}", e))?;
+    }
+    m.buddy.check(&m.mm).map_err(|e| alloc::format!("{}", e))?;
+    check_eq!(m.buddy.total_free_pages(), before);
+    Ok(())
+}
+
+/// An allocation for a node with free memory lands on that node.
+fn buddy_node_local() -> TestResult {
+    let mut guard = crate::model::MODEL.get().ok_or("the memory model was not booted")?.lock();
+    let m = &mut *guard;
+    for nid in 0..m.mm.zones.nodes.len() as u32 {
+        if m.mm.zones.nodes[nid as usize].node_present_pages == 0 {
+            continue;
+        }
+        let pfn = m
+            .buddy
+            .alloc_pages(&mut m.mm, 0, mm::zones::ZoneType::Movable, nid, mm::sparse::migratetype::UNMOVABLE)
+            .map_err(|e| alloc::format!("node {}: {}", nid, e))?;
+        let got = m.mm.memblock.nid_of(pfn);
+        m.buddy.free_pages(&mut m.mm, pfn, 0).map_err(|e| alloc::format!("{}", e))?;
+        check_eq!(got, Some(nid));
+    }
+    Ok(())
+}
+
+/// The walkers meet what the policy promises: under a policy that keeps the invariant, no walker finds anything
+/// and the pageblock check never fails; every walker ran over the populated zones.
+fn walkers_meet_the_policy() -> TestResult {
+    let m = crate::model::MODEL.get().ok_or("the memory model was not booted")?.lock();
+    check_eq!(m.walks.len(), mm::walkers::WALKERS.len());
+    let promise = m.mm.policy.promise();
+    for w in &m.walks {
+        if promise.zone_spans_every_valid_pfn {
+            check_eq!((w.walker, w.total(), w.violations()), (w.walker, 0, 0));
+        }
+        if promise.all_valid_initialized {
+            check_eq!((w.walker, w.count(mm::walkers::FindingKind::Poisoned)), (w.walker, 0));
+        }
+    }
+    Ok(())
+}
+
+/// The heap serves Vec, Box and BTreeMap.
+fn heap_collections() -> TestResult {
+    let mut map = alloc::collections::BTreeMap::new();
+    for i in 0..10_000u64 {
+        map.insert(i.wrapping_mul(0x9e37_79b9) % 100_003, Box::new(i));
+    }
+    check!(map.len() > 9_000);
+    let sum: u64 = map.values().map(|b| **b).sum();
+    check!(sum > 0);
+    let v: Vec<Vec<u8>> = (0..100).map(|i| alloc::vec![i as u8; 1000]).collect();
+    check!(v.iter().enumerate().all(|(i, x)| x.len() == 1000 && x[999] == i as u8));
     Ok(())
 }
