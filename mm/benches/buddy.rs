@@ -5,6 +5,9 @@
 //! - LIFO free: free them in reverse allocation order;
 //! - churn: 2M operations at about 50% occupancy, 50% alloc / 50% free, order k with probability 2^-(k+1).
 //!
+//! The memmap of the simulated RAM is mapped with transparent huge pages (`MADV_HUGEPAGE`), as the kernel's
+//! direct map is; with 4 KiB pages every random struct page access would also pay a TLB miss.
+//!
 //! After each scenario every frame must be free again and the 1,000 max-order blocks restored (checked for
 //! both allocators). The printed summary is measured interleaved (mm-buddy, then the reference, ROUNDS times,
 //! medians) and gives ns/op and the speed ratio; criterion then measures each on its own.
@@ -12,6 +15,7 @@
 //! Run: `cargo bench -p mm --bench buddy` (about a minute).
 
 use std::hint::black_box;
+use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
 use buddy_system_allocator::FrameAllocator;
@@ -22,7 +26,7 @@ use mm::consts::*;
 use mm::layout::{Layout, MemRange};
 use mm::model::{Mm, MmOptions};
 use mm::policy;
-use mm::sparse::{migratetype, HeapBacking};
+use mm::sparse::{migratetype, MemmapBacking};
 use mm::zones::ZoneType;
 
 const FRAMES: u64 = 1_024_000;
@@ -30,6 +34,31 @@ const BASE: u64 = 0x100000;
 const CHURN_OPS: usize = 2_000_000;
 const ROUNDS: usize = 5;
 const SEED: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// Memmap memory aligned to 2 MiB and advised to be backed by transparent huge pages.
+struct HugeBacking;
+
+impl HugeBacking {
+    fn layout(bytes: usize) -> std::alloc::Layout {
+        std::alloc::Layout::from_size_align(bytes.max(1), 2 << 20).unwrap()
+    }
+}
+
+impl MemmapBacking for HugeBacking {
+    fn map(&mut self, _phys: u64, bytes: usize) -> Option<NonNull<u8>> {
+        // SAFETY: the layout has a non-zero size.
+        let p = NonNull::new(unsafe { std::alloc::alloc(Self::layout(bytes)) })?;
+        // SAFETY: `p` is a live allocation of `bytes` bytes; madvise only changes how it is backed (and an error
+        // leaves it as it was).
+        unsafe { libc::madvise(p.as_ptr().cast(), bytes, libc::MADV_HUGEPAGE) };
+        Some(p)
+    }
+
+    unsafe fn unmap(&mut self, ptr: NonNull<u8>, bytes: usize) {
+        // SAFETY: the caller passes what `map` returned for `bytes`, allocated with this same layout.
+        unsafe { std::alloc::dealloc(ptr.as_ptr(), Self::layout(bytes)) }
+    }
+}
 
 /// xorshift64*.
 struct Rng(u64);
@@ -77,7 +106,7 @@ impl Ours {
         let end = BASE + FRAMES + memmap;
         let layout = Layout::from_memory_ranges(&[MemRange { start_pfn: BASE, end_pfn: end, nid: 0 }]).unwrap();
         let opts = MmOptions::new(policy::by_name("upstream").unwrap());
-        let mut mm = Mm::boot(&layout, opts, Box::new(HeapBacking)).unwrap();
+        let mut mm = Mm::boot(&layout, opts, Box::new(HugeBacking)).unwrap();
         let b = Buddy::from_boot(&mut mm).unwrap();
         assert_eq!(b.total_managed_pages(), FRAMES);
         b.check(&mm).unwrap();

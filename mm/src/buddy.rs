@@ -98,9 +98,14 @@ fn page_zone_id(page: &Page) -> usize {
     ((page.flags >> ZONES_PGOFF) & ZONEID_MASK) as usize
 }
 
+/// Orders of one (zone, migratetype) take 16 slots, so a head index splits into its list group and its order
+/// with a shift: `((zone * NR_MIGRATETYPES + mt) << 4) | order`.
+const ORDER_SLOTS: usize = 16;
+const _: () = assert!(NR_ORDERS <= ORDER_SLOTS);
+
 #[inline]
 const fn head_index(zi: usize, order: usize, mt: usize) -> usize {
-    (zi * NR_ORDERS + order) * NR_MIGRATETYPES + mt
+    ((zi * NR_MIGRATETYPES + mt) * ORDER_SLOTS) | order
 }
 
 /// `migratetype_is_mergeable`: the three types that may merge with each other above pageblock_order.
@@ -358,8 +363,6 @@ struct FreeZone {
     allocated_pages: u64,
     /// Free blocks per order, all migratetypes.
     nr_free: [u64; NR_ORDERS],
-    /// Per migratetype: bit `order` set iff that list is non-empty.
-    nonempty: [u16; NR_MIGRATETYPES],
 }
 
 /// One free block, for tests and reports.
@@ -389,7 +392,10 @@ pub struct ZoneCounts {
 #[derive(Clone, Debug)]
 pub struct Buddy {
     zones: Vec<FreeZone>,
+    /// The list heads, indexed by [`head_index`].
     heads: Vec<ListHead>,
+    /// Per (zone, migratetype), `zone * NR_MIGRATETYPES + mt`: bit `order` set iff that list is non-empty.
+    nonempty: Vec<u16>,
     /// Per node: zone indices, node-major (nearest node first), highest zone first within a node.
     zonelists: Vec<Vec<u16>>,
     /// Row-major node distances.
@@ -458,17 +464,17 @@ impl Buddy {
                     free_pages: 0,
                     allocated_pages: 0,
                     nr_free: [0; NR_ORDERS],
-                    nonempty: [0; NR_MIGRATETYPES],
                 });
             }
         }
-        let mut heads = Vec::with_capacity(zones.len() * NR_ORDERS * NR_MIGRATETYPES);
-        for i in 0..zones.len() * NR_ORDERS * NR_MIGRATETYPES {
+        let mut heads = Vec::with_capacity(zones.len() * NR_MIGRATETYPES * ORDER_SLOTS);
+        for i in 0..zones.len() * NR_MIGRATETYPES * ORDER_SLOTS {
             let code = LIST_HEAD_BIT | i as u64;
             heads.push(ListHead { next: code, prev: code });
         }
         let zonelists = build_zonelists(&mm.zones, &distance);
-        let mut buddy = Buddy { zones, heads, zonelists, distance, nr_nodes, stats: BuddyStats::default() };
+        let nonempty = vec![0; zones.len() * NR_MIGRATETYPES];
+        let mut buddy = Buddy { zones, heads, nonempty, zonelists, distance, nr_nodes, stats: BuddyStats::default() };
 
         // A compressed boot shares one template page per uniform section: give those that hold memory a memmap.
         let uniform: Vec<u64> =
@@ -604,8 +610,8 @@ impl Buddy {
             }
             self.heads[idx].next = pfn;
         }
+        self.nonempty[idx / ORDER_SLOTS] |= 1 << order;
         let z = &mut self.zones[zi];
-        z.nonempty[mt as usize] |= 1 << order;
         z.nr_free[order as usize] += 1;
         z.free_pages += 1 << order;
         Ok(())
@@ -614,13 +620,26 @@ impl Buddy {
     /// `__del_page_from_free_list`: unlink, clear PageBuddy and the order, account.
     #[inline]
     fn del_free(&mut self, cx: &mut Cx, zi: usize, pfn: u64, order: u32) -> Result<(), u64> {
+        self.del_free_as(cx, zi, pfn, order, None)
+    }
+
+    /// [`Buddy::del_free`], and with `Some(o)` also `post_alloc_hook` for an allocation of order `o` starting at
+    /// `pfn` (refcount 1, order kept in `private`) while the page is at hand.
+    #[inline]
+    fn del_free_as(&mut self, cx: &mut Cx, zi: usize, pfn: u64, order: u32, alloc: Option<u32>) -> Result<(), u64> {
         let (next, prev) = {
             let p = cx.page(pfn)?;
             let links = (p.lru_next, p.lru_prev);
             p.lru_next = pfn;
             p.lru_prev = pfn;
-            p.private = 0;
             p.clear_type(PG_BUDDY);
+            match alloc {
+                Some(o) => {
+                    p.private = o as u64;
+                    p.refcount = 1;
+                }
+                None => p.private = 0,
+            }
             links
         };
         self.unlink(cx, next, prev)?;
@@ -643,8 +662,7 @@ impl Buddy {
             let i = self.head_of(prev)?;
             self.heads[i].next = next;
             if next == prev {
-                let (zi, order, mt) = (i / (NR_ORDERS * NR_MIGRATETYPES), (i / NR_MIGRATETYPES) % NR_ORDERS, i % 5);
-                self.zones[zi].nonempty[mt] &= !(1 << order);
+                self.nonempty[i / ORDER_SLOTS] &= !(1 << (i % ORDER_SLOTS));
             }
         } else {
             cx.page(prev)?.lru_next = next;
@@ -696,11 +714,8 @@ impl Buddy {
             if self.zones[zi].zone_type > highest_zone {
                 continue;
             }
+            // The page comes back with post_alloc_hook done (refcount 1, order kept: see the module documentation).
             if let Some(pfn) = self.rmqueue(&mut cx, zi, order, mt).map_err(|pfn| AllocError::Corrupted { pfn })? {
-                // post_alloc_hook: set_page_refcounted; we also keep the order (see the module documentation).
-                let p = cx.page(pfn).map_err(|pfn| AllocError::Corrupted { pfn })?;
-                p.refcount = 1;
-                p.private = order as u64;
                 self.zones[zi].allocated_pages += 1 << order;
                 return Ok(pfn);
             }
@@ -727,13 +742,13 @@ impl Buddy {
     /// `__rmqueue_smallest` + `expand`.
     #[inline]
     fn rmqueue_smallest(&mut self, cx: &mut Cx, zi: usize, order: u32, mt: u64) -> Result<Option<u64>, u64> {
-        let bits = self.zones[zi].nonempty[mt as usize] >> order;
+        let bits = self.nonempty[zi * NR_MIGRATETYPES + mt as usize] >> order;
         if bits == 0 {
             return Ok(None);
         }
         let current = order + bits.trailing_zeros();
         let pfn = self.heads[head_index(zi, current as usize, mt as usize)].next;
-        self.del_free(cx, zi, pfn, current)?;
+        self.del_free_as(cx, zi, pfn, current, Some(order))?;
         self.expand(cx, zi, pfn, order, current, mt)?;
         Ok(Some(pfn))
     }
@@ -751,14 +766,13 @@ impl Buddy {
     /// `find_suitable_fallback` (only_stealable = false): the first fallback type with a block of `order`,
     /// and `can_steal_fallback`.
     fn find_suitable_fallback(&self, zi: usize, order: u32, start_mt: u64) -> Option<(u64, bool)> {
-        let z = &self.zones[zi];
-        if z.nr_free[order as usize] == 0 {
+        if self.zones[zi].nr_free[order as usize] == 0 {
             return None;
         }
         FALLBACKS[start_mt as usize]
             .iter()
             .copied()
-            .find(|&f| z.nonempty[f as usize] & (1 << order) != 0)
+            .find(|&f| self.nonempty[zi * NR_MIGRATETYPES + f as usize] & (1 << order) != 0)
             .map(|f| (f, can_steal_fallback(order, start_mt)))
     }
 
@@ -811,7 +825,7 @@ impl Buddy {
                     }
                 }
                 if ok {
-                    self.del_free(cx, zi, pfn, current)?;
+                    self.del_free_as(cx, zi, pfn, current, Some(order))?;
                     self.expand(cx, zi, pfn, order, current, start_mt)?;
                     return Ok(pfn);
                 }
@@ -831,7 +845,7 @@ impl Buddy {
             }
         }
         // single_page (page_del_and_expand): this block alone; its remainder stays with the fallback type.
-        self.del_free(cx, zi, pfn, current)?;
+        self.del_free_as(cx, zi, pfn, current, Some(order))?;
         self.expand(cx, zi, pfn, order, current, fallback_mt)?;
         Ok(pfn)
     }
@@ -953,24 +967,45 @@ impl Buddy {
         // Loop invariant: [pfn, pfn + 2^order) is free and off the lists; `order` < MAX_PAGE_ORDER in the body.
         while order < MAX_PAGE_ORDER {
             buddy_pfn = pfn ^ (1 << order);
-            if !self.page_is_buddy(cx, buddy_pfn, order, zi) {
-                break;
-            }
-            if order >= PAGEBLOCK_ORDER {
-                let buddy_mt = cx.pageblock_mt(buddy_pfn);
-                if buddy_mt != mt {
-                    if !mergeable(mt) || !mergeable(buddy_mt) {
-                        break;
+            // page_is_buddy, and below pageblock_order the buddy is taken off its list while it is at hand.
+            let taken = match cx.sparse.pfn_to_page_mut(buddy_pfn) {
+                Some(b) if b.has_type(PG_BUDDY) && b.private == order as u64 && page_zone_id(b) == zi => {
+                    if order < PAGEBLOCK_ORDER {
+                        let links = (b.lru_next, b.lru_prev);
+                        b.lru_next = buddy_pfn;
+                        b.lru_prev = buddy_pfn;
+                        b.private = 0;
+                        b.clear_type(PG_BUDDY);
+                        Some(links)
+                    } else {
+                        None
                     }
-                    // Match the buddy's pageblock type so later splits land on the right lists.
-                    if !cx.set_pageblock_mt(buddy_pfn, mt, "__free_one_page") {
-                        self.stats.vm_bugs += 1;
-                        break;
+                }
+                _ => break,
+            };
+            match taken {
+                Some((next, prev)) => {
+                    self.unlink(cx, next, prev)?;
+                    let z = &mut self.zones[zi];
+                    z.nr_free[order as usize] -= 1;
+                    z.free_pages -= 1 << order;
+                }
+                None => {
+                    let buddy_mt = cx.pageblock_mt(buddy_pfn);
+                    if buddy_mt != mt {
+                        if !mergeable(mt) || !mergeable(buddy_mt) {
+                            break;
+                        }
+                        // Match the buddy's pageblock type so later splits land on the right lists.
+                        if !cx.set_pageblock_mt(buddy_pfn, mt, "__free_one_page") {
+                            self.stats.vm_bugs += 1;
+                            break;
+                        }
+                        self.stats.merge_type_changes += 1;
                     }
-                    self.stats.merge_type_changes += 1;
+                    self.del_free(cx, zi, buddy_pfn, order)?;
                 }
             }
-            self.del_free(cx, zi, buddy_pfn, order)?;
             pfn &= buddy_pfn;
             order += 1;
         }
@@ -1084,7 +1119,7 @@ impl Buddy {
                     let code = LIST_HEAD_BIT | idx as u64;
                     let (mut prev, mut cur) = (code, self.heads[idx].next);
                     let o = order as u32;
-                    let bit = z.nonempty[mt] & (1 << order) != 0;
+                    let bit = self.nonempty[zi * NR_MIGRATETYPES + mt] & (1 << order) != 0;
                     if bit != (cur != code) {
                         return Err(err(CheckKind::NonemptyBit, 0, o, (cur != code) as u64, bit as u64));
                     }
