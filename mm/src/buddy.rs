@@ -416,7 +416,7 @@ impl<'a> Cx<'a> {
         Cx { sparse: &mut mm.sparse, zones: &mm.zones, checker: &mut mm.checker }
     }
 
-    #[inline]
+    #[inline(always)]
     fn page(&mut self, pfn: u64) -> Result<&mut Page, u64> {
         self.sparse.pfn_to_page_mut(pfn).ok_or(pfn)
     }
@@ -582,7 +582,7 @@ impl Buddy {
     // ---- lists ----------------------------------------------------------------------------------------------
 
     /// `__add_to_free_list` + `set_buddy_order` + `account_freepages`.
-    #[inline]
+    #[inline(always)]
     fn add_free(&mut self, cx: &mut Cx, zi: usize, pfn: u64, order: u32, mt: u64, tail: bool) -> Result<(), u64> {
         let idx = head_index(zi, order as usize, mt as usize);
         let code = LIST_HEAD_BIT | idx as u64;
@@ -625,7 +625,7 @@ impl Buddy {
 
     /// [`Buddy::del_free`], and with `Some(o)` also `post_alloc_hook` for an allocation of order `o` starting at
     /// `pfn` (refcount 1, order kept in `private`) while the page is at hand.
-    #[inline]
+    #[inline(always)]
     fn del_free_as(&mut self, cx: &mut Cx, zi: usize, pfn: u64, order: u32, alloc: Option<u32>) -> Result<(), u64> {
         let (next, prev) = {
             let p = cx.page(pfn)?;
@@ -650,7 +650,7 @@ impl Buddy {
     }
 
     /// Joins `prev` and `next` (pfns or list heads); clears the list's bit when it became empty.
-    #[inline]
+    #[inline(always)]
     fn unlink(&mut self, cx: &mut Cx, next: u64, prev: u64) -> Result<(), u64> {
         if next & LIST_HEAD_BIT != 0 {
             let i = self.head_of(next)?;
@@ -740,7 +740,7 @@ impl Buddy {
     }
 
     /// `__rmqueue_smallest` + `expand`.
-    #[inline]
+    #[inline(always)]
     fn rmqueue_smallest(&mut self, cx: &mut Cx, zi: usize, order: u32, mt: u64) -> Result<Option<u64>, u64> {
         let bits = self.nonempty[zi * NR_MIGRATETYPES + mt as usize] >> order;
         if bits == 0 {
@@ -754,7 +754,7 @@ impl Buddy {
     }
 
     /// `expand`: the upper halves of a split block go back to the lists of `mt`.
-    #[inline]
+    #[inline(always)]
     fn expand(&mut self, cx: &mut Cx, zi: usize, pfn: u64, low: u32, mut high: u32, mt: u64) -> Result<(), u64> {
         while high > low {
             high -= 1;
@@ -1014,7 +1014,7 @@ impl Buddy {
     }
 
     /// `page_is_buddy`: free, of this order, in this zone (a hole page or a page without memmap never is).
-    #[inline]
+    #[inline(always)]
     fn page_is_buddy(&self, cx: &Cx, buddy_pfn: u64, order: u32, zi: usize) -> bool {
         match cx.sparse.pfn_to_page(buddy_pfn) {
             Some(b) => b.has_type(PG_BUDDY) && b.private == order as u64 && page_zone_id(b) == zi,
@@ -1024,7 +1024,7 @@ impl Buddy {
 
     /// `buddy_merge_likely`: the block's higher-order buddy is free, so it will likely merge once its own
     /// buddy comes back: put it at the tail so it is not handed out first.
-    #[inline]
+    #[inline(always)]
     fn buddy_merge_likely(&self, cx: &Cx, pfn: u64, buddy_pfn: u64, order: u32, zi: usize) -> bool {
         let higher = buddy_pfn & pfn;
         self.page_is_buddy(cx, higher ^ (1 << (order + 1)), order + 1, zi)
