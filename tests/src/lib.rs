@@ -90,3 +90,35 @@ pub fn describe(o: &RunOutcome) -> String {
         o.qemu_stderr
     )
 }
+
+/// The cross-check of two substrates: the simulator, replaying the kernel's printed map (its `Early memory node
+/// ranges`) under the kernel's policy, must print the same unavailable-ranges lines and find the same counts
+/// of every verifier finding as the kernel did in guest RAM. Returns the number of findings compared.
+pub fn cross_check(o: &RunOutcome) -> u64 {
+    let Some(json) = o.log.summary_json.first() else { panic!("no @@summary line to cross-check: {}", describe(o)) };
+    let field = |key: &str| -> Option<&str> {
+        let i = json.find(&format!("\"{key}\":"))? + key.len() + 3;
+        let rest = &json[i..];
+        let end = rest.find([',', '}'])?;
+        Some(rest[..end].trim_matches('"'))
+    };
+    let policy = field("policy").unwrap_or_else(|| panic!("no policy in the summary: {}", describe(o)));
+    let opts = boot::sim::SimOptions { policy: policy.to_string(), ..boot::sim::SimOptions::default() };
+    let r = boot::sim::simulate(&o.serial, &opts).unwrap_or_else(|e| panic!("the simulator rejects the log: {e}"));
+    let kernel_lines: Vec<String> =
+        o.serial.lines().map(str::trim_end).filter(|l| l.contains("in unavailable ranges")).map(String::from).collect();
+    assert_eq!(r.our_hole_lines(), kernel_lines, "simulator vs kernel hole lines: {}", describe(o));
+    let mut compared = 0;
+    for k in mm::verify::FindingKind::ALL {
+        let kernel: u64 = field(k.as_str()).and_then(|v| v.parse().ok()).unwrap_or_else(|| {
+            panic!("no count for '{}' in the summary: {}", k.as_str(), describe(o));
+        });
+        if k == mm::verify::FindingKind::ReservedWithoutReason {
+            // The replay has no reservations (a boot log does not list them): nothing to compare.
+            continue;
+        }
+        assert_eq!(r.verification.count(k), kernel, "simulator vs kernel: '{}': {}", k.as_str(), describe(o));
+        compared += kernel;
+    }
+    compared
+}

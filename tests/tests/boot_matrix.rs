@@ -6,7 +6,7 @@
 
 use boot::serial_log::SerialLog;
 use boot::{profiles, Firmware, RunOutcome, RunStatus};
-use memlab_tests::{boot_run, config, describe};
+use memlab_tests::{boot_run, config, cross_check, describe};
 use mm::layout::RegionKind;
 
 const G: u64 = 1 << 30;
@@ -34,6 +34,8 @@ fn boot_ok(profile: &str, firmware: Firmware) -> RunOutcome {
     let nodes = profiles::find(profile).unwrap().nodes;
     assert_eq!(l.numa_nodes, Some(nodes), "{ctx}");
     assert!(l.srat.iter().all(|r| r.node < nodes && r.start < r.end), "{ctx}");
+    // Two substrates, one answer: the simulator replaying this serial log agrees with the kernel.
+    cross_check(&o);
     o
 }
 

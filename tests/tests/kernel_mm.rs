@@ -9,7 +9,7 @@
 //! section 39 (the last node's highest zone: Normal, 24576 pages).
 
 use boot::{Firmware, RunOutcome, RunStatus};
-use memlab_tests::{boot_run, config, describe};
+use memlab_tests::{boot_run, config, cross_check, describe};
 use serde_json::Value;
 
 fn boot_with(profile: &str, cmdline: &str) -> (RunOutcome, Value) {
@@ -23,6 +23,7 @@ fn boot_with(profile: &str, cmdline: &str) -> (RunOutcome, Value) {
     }
     assert_eq!(v["broken_promises"], serde_json::json!([]), "{ctx}");
     assert_eq!(v["accounting"], serde_json::json!([]), "{ctx}");
+    cross_check(&o);
     (o, v)
 }
 
