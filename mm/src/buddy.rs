@@ -18,9 +18,12 @@
 //! spans in [`Zones`], the pageblock checker in the [`Mm`] the allocator was built from. Every method takes that
 //! same `Mm`. The rules are Linux's mm/page_alloc.c (function names cited where each rule lives):
 //! - **hand-over** (`memblock_free_all` → `__free_pages_memory` → `memblock_free_pages` → `__free_pages_core`):
-//!   every memory page not reserved in memblock is freed, in max-order aligned chunks that never cross a zone
-//!   boundary or a hole, with refcount 0 on every page and `managed_pages` counting what was handed over;
-//!   chunks go to the tail of their lists (FPI_TO_TAIL, 7fef431be9c9) and merge through `__free_one_page`.
+//!   every memory page not reserved in memblock is freed into `page_zone(page)` (the zone its links name, which
+//!   must span it), in max-order aligned chunks that never cross a zone boundary or a hole, with PG_reserved
+//!   cleared and refcount 0 on every page (one pass over the struct pages, as Linux) and `managed_pages`
+//!   counting what was handed over; chunks go to the tail of their lists (FPI_TO_TAIL, 7fef431be9c9) and merge
+//!   through `__free_one_page`. Under `span-extend`, whose hole init may relink memory pages to another node,
+//!   those pages go where their links say, as they would in Linux.
 //!   Each chunk takes its pageblock's migratetype from the usemap (MOVABLE after memmap init; a pageblock whose
 //!   first pfn is not memory keeps 0, UNMOVABLE, as in Linux).
 //! - **allocation** (`get_page_from_freelist` over the zonelist, `__rmqueue`): the preferred node's zones from
@@ -328,7 +331,7 @@ pub struct BuddyStats {
     pub mfb_clamped: u64,
     /// ... whose pageblock end lay outside the zone: nothing moved.
     pub mfb_skipped: u64,
-    /// Pfns of those pageblocks left alone because they lie outside the zone.
+    /// Pfns of those pageblocks that lie outside the zone (left alone).
     pub mfb_skipped_pfns: u64,
     /// Pageblocks claimed through `move_freepages_block` (usemap written).
     pub mfb_claimed: u64,
@@ -859,7 +862,7 @@ impl Buddy {
         if end > ze {
             // Linux: `if (!zone_spans_pfn(zone, end_pfn)) return 0`: moving part of it would leave the zone.
             self.stats.mfb_skipped += 1;
-            self.stats.mfb_skipped_pfns += end - start;
+            self.stats.mfb_skipped_pfns += end - ze;
             return Ok(None);
         }
         if start < zs {
@@ -1560,6 +1563,40 @@ mod tests {
         }
         for p in blocks {
             b.free_pages(&mut mm, p, 9).unwrap();
+        }
+        b.check(&mm).unwrap();
+        assert_eq!(shape(&b, &mm), initial);
+    }
+
+    #[test]
+    fn move_freepages_block_skips_or_clamps_a_pageblock_shared_by_two_zones() {
+        // Node 0's ZONE_NORMAL ends at 0x108100 and node 1's starts there: pageblock 0x108000 is split between
+        // them. Node 0's last free block (order 8 at 0x108000) lies in a pageblock whose end is outside its
+        // zone (skipped, single block taken); node 1's first (order 8 at 0x108100) in one whose start is
+        // outside its zone (clamped to 0x108100, claimed, the usemap written there: no violation).
+        let mut mm = boot(&[m(0x100000, 0x108100, 0), m(0x108100, 0x110000, 1)], "upstream");
+        let mut b = Buddy::from_boot(&mut mm).unwrap();
+        let initial = shape(&b, &mm);
+        assert!(initial.contains(&(0x108000, 8, 0, ZoneType::Normal)));
+        assert!(initial.contains(&(0x108100, 8, 1, ZoneType::Normal)));
+        let mut live = vec![];
+        for nid in [0, 1] {
+            let zone_pages = b.zone_counts(nid, ZoneType::Normal).unwrap().managed_pages;
+            for _ in 0..zone_pages {
+                live.push(b.alloc_pages(&mut mm, 0, ZoneType::Normal, nid, UNMOVABLE).unwrap());
+            }
+            assert_eq!(b.zone_counts(nid, ZoneType::Normal).unwrap().free_pages, 0);
+        }
+        // Each of node 0's last 256 pages came through a fallback that could not claim the pageblock (its
+        // remainder stays MOVABLE, so the next UNMOVABLE request falls back again, as in Linux).
+        assert_eq!((b.stats.mfb_skipped, b.stats.mfb_clamped), (256, 1), "{:?}", b.stats);
+        assert_eq!(b.stats.mfb_skipped_pfns, 256 * 0x100 + 0x100);
+        assert_eq!(mm.sparse.get_pfnblock_flags_mask(0x108000, migratetype::MASK), UNMOVABLE);
+        assert_eq!(mfb_calls(&mm), 1);
+        assert_eq!(mm.checker.total_violations, 0);
+        b.check(&mm).unwrap();
+        for p in live {
+            b.free_pages(&mut mm, p, 0).unwrap();
         }
         b.check(&mm).unwrap();
         assert_eq!(shape(&b, &mm), initial);
