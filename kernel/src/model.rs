@@ -24,7 +24,7 @@ use mm::layout::{self, FirmwareRegion, Layout, LayoutOptions, NumaAffinity, Rese
 use mm::model::{Mm, MmOptions};
 use mm::sparse::MemmapBacking;
 use mm::verify::{verify, Verification};
-use mm::walkers::{run_all_walkers, WalkReport};
+use mm::walkers::{run_all_walkers, FindingKind, WalkReport};
 use spin::{Mutex, Once};
 
 use crate::cmdline::Options;
@@ -169,11 +169,19 @@ pub fn init(phys: PhysMem, layout: Layout, opts: &Options) -> Result<(), String>
         walks
             .iter()
             .map(|w| format!(
-                "{{\"walker\":\"{}\",\"findings\":{},\"violations\":{},\"tolerated\":{}}}",
+                "{{\"walker\":\"{}\",\"findings\":{},\"violations\":{},\"tolerated\":{},\"poisoned\":{},\"zone_does_not_span\":{},\"violation_pfns\":[{}]}}",
                 w.walker,
                 w.total(),
                 w.violations(),
-                w.tolerated
+                w.tolerated,
+                w.count(FindingKind::Poisoned),
+                w.count(FindingKind::ZoneDoesNotSpan),
+                w.first
+                    .iter()
+                    .filter(|f| f.kind == FindingKind::PageblockCheck)
+                    .map(|f| format!("{}", f.pfn))
+                    .collect::<Vec<_>>()
+                    .join(",")
             ))
             .collect::<Vec<_>>()
             .join(","),

@@ -63,37 +63,6 @@ fn m4000_prints_what_linux_prints() {
 }
 
 #[test]
-fn m4000_under_every_policy() {
-    for p in mm::policy::POLICIES {
-        let (o, v) = boot_with("m4000", &format!("holes={}", p.name()));
-        let ctx = describe(&o);
-        assert_eq!(v["policy"], p.name(), "{ctx}");
-        let lines = hole_lines(&o.serial);
-        let by_kind = &v["violations"]["by_kind"];
-        match p.name() {
-            "zeroed" | "reserved-relaxed" => {
-                assert_eq!(lines, vec!["Zeroed struct page in unavailable ranges: 24706 pages"], "{ctx}")
-            }
-            "zeroed-no-tail" => {
-                assert_eq!(lines, vec!["Zeroed struct page in unavailable ranges: 130 pages"], "{ctx}");
-                assert_eq!(by_kind["uninitialized (poisoned)"], 24576, "the tail stays poisoned: {ctx}");
-            }
-            "strict" => assert_eq!(v["violations"]["count"], 0, "{ctx}"),
-            "span-extend" => assert_eq!(
-                lines,
-                vec![
-                    "  DMA zone: 98 pages in unavailable ranges",
-                    "  DMA32 zone: 32 pages in unavailable ranges",
-                    "  Normal zone: 24576 pages in unavailable ranges"
-                ],
-                "{ctx}"
-            ),
-            _ => {}
-        }
-    }
-}
-
-#[test]
 fn descending_nodes_keep_their_memory() {
     // Node 1 lies below node 0 (the T5500 shape of 122e093c1734): no memory page may carry the other node's links.
     let (o, v) = boot_with("descending", "");
