@@ -88,3 +88,49 @@ fn mem_and_memmap_options_carve_holes() {
     assert!(lines.contains(&"On node 0, zone DMA32: 16384 pages in unavailable ranges".to_string()), "{lines:?} {ctx}");
     assert_eq!(v["policy"], "upstream");
 }
+
+/// The QEMU matrix: every profile under every policy (BIOS), the memory-model self-tests and the simulator
+/// cross-check on each boot. `upstream` runs in tests/tests/boot_matrix.rs (every profile, all self-tests), so it
+/// is not repeated here; `numa4-64g` (26 s a boot) runs under `strict` only. The one expected death:
+/// `descending` under `upstream-5.12` (see tests/tests/scenarios.rs).
+#[test]
+fn every_profile_under_every_policy() {
+    let mut failures = Vec::new();
+    let mut boots = 0;
+    for profile in boot::PROFILES {
+        for p in mm::policy::POLICIES {
+            if p.name() == "upstream" || (profile.name == "numa4-64g" && p.name() != "strict") {
+                continue;
+            }
+            let o = boot_run(&config(profile.name, Firmware::Bios, &format!("holes={} selftest=mm_", p.name())));
+            boots += 1;
+            let expected = if (profile.name, p.name()) == ("descending", "upstream-5.12") {
+                RunStatus::Panic
+            } else {
+                RunStatus::Passed
+            };
+            if o.status != expected {
+                failures.push(format!(
+                    "{} under {}: {:?}, expected {:?}\n{}",
+                    profile.name,
+                    p.name(),
+                    o.status,
+                    expected,
+                    describe(&o)
+                ));
+                continue;
+            }
+            if expected == RunStatus::Passed {
+                cross_check(&o);
+                if p.promise().zone_spans_every_valid_pfn {
+                    let v: Value = serde_json::from_str(&o.log.summary_json[0]).unwrap();
+                    if v["violations"]["count"] != 0 {
+                        failures.push(format!("{} under {}: findings {}", profile.name, p.name(), v["violations"]));
+                    }
+                }
+            }
+        }
+    }
+    assert!(boots >= 80, "{boots} boots");
+    assert!(failures.is_empty(), "{} of {boots} boots failed:\n{}", failures.len(), failures.join("\n\n"));
+}
