@@ -3,6 +3,8 @@
 //! Andrea Arcangeli's reserved holes inside DMA32, and a proptest of random alloc/free sequences on random
 //! layouts with `check()` after every step.
 
+mod common;
+
 use proptest::prelude::*;
 
 use mm::buddy::{AllocError, Buddy, BuddyStats};
@@ -138,26 +140,8 @@ fn andrea_holes_trip_the_pageblock_check_only_under_zeroed() {
     }
 }
 
-/// Random layouts as in properties.rs, smaller: (gap kind, gap, length, nid).
 fn layout_strategy() -> impl Strategy<Value = Vec<MemRange>> {
-    (0u64..0x1800, prop::collection::vec((0u8..4, 1u64..3000, 1u64..5000, 0u32..3), 1..7)).prop_map(|(start, parts)| {
-        let mut out: Vec<MemRange> = Vec::new();
-        let mut pfn = start.max(1);
-        for (kind, gap, len, nid) in parts {
-            pfn += match kind {
-                0 => 0,
-                1 => gap,
-                2 => (gap % 2 + 1) * PAGES_PER_SECTION,
-                _ => {
-                    let target = align_up(pfn + 1, 0x100000);
-                    target.saturating_sub(gap).max(pfn) - pfn
-                }
-            };
-            out.push(MemRange { start_pfn: pfn, end_pfn: pfn + len, nid });
-            pfn += len;
-        }
-        out
-    })
+    common::layout_strategy(7, 5000, 3, 2)
 }
 
 /// One step: (kind, random bits, nid, migratetype, highest zone).

@@ -5,6 +5,8 @@
 //!   line by line;
 //! - every policy boots without error and keeps its zone accounting consistent.
 
+mod common;
+
 use proptest::prelude::*;
 
 use mm::consts::*;
@@ -15,29 +17,8 @@ use mm::sparse::HeapBacking;
 use mm::verify::verify;
 use mm::zones::ZoneType;
 
-/// (gap kind, gap pages, range pages, nid): gap kind 0 = adjacent, 1 = small, 2 = whole sections, 3 = to just
-/// below the next 4 GiB boundary.
 fn layout_strategy() -> impl Strategy<Value = Vec<MemRange>> {
-    (0u64..0x1800, prop::collection::vec((0u8..4, 1u64..3000, 1u64..4000, 0u32..8), 1..64)).prop_map(
-        |(start, parts)| {
-            let mut out: Vec<MemRange> = Vec::new();
-            let mut pfn = start.max(1);
-            for (kind, gap, len, nid) in parts {
-                pfn += match kind {
-                    0 => 0,
-                    1 => gap,
-                    2 => (gap % 3 + 1) * PAGES_PER_SECTION,
-                    _ => {
-                        let target = align_up(pfn + 1, 0x100000);
-                        target.saturating_sub(gap).max(pfn) - pfn
-                    }
-                };
-                out.push(MemRange { start_pfn: pfn, end_pfn: pfn + len, nid });
-                pfn += len;
-            }
-            out
-        },
-    )
+    common::layout_strategy(64, 4000, 8, 3)
 }
 
 fn boot(memory: &[MemRange], name: &str) -> Mm {

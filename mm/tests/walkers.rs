@@ -6,6 +6,8 @@
 //! check violations at the walker's call sites) and `tol=N` (violations tolerated on PG_reserved pages), "" for a
 //! clean walk. Columns follow `mm::policy::POLICIES`.
 
+mod common;
+
 use proptest::prelude::*;
 
 use mm::consts::*;
@@ -417,28 +419,8 @@ fn compressed_and_full_memmaps_walk_alike() {
     }
 }
 
-/// Random layouts as in tests/properties.rs: (gap kind, gap pages, range pages, nid).
 fn layout_strategy() -> impl Strategy<Value = Vec<MemRange>> {
-    (0u64..0x1800, prop::collection::vec((0u8..4, 1u64..3000, 1u64..6000, 0u32..8), 1..12)).prop_map(
-        |(start, parts)| {
-            let mut out: Vec<MemRange> = Vec::new();
-            let mut pfn = start.max(1);
-            for (kind, gap, len, nid) in parts {
-                pfn += match kind {
-                    0 => 0,
-                    1 => gap,
-                    2 => (gap % 3 + 1) * PAGES_PER_SECTION,
-                    _ => {
-                        let target = align_up(pfn + 1, 0x100000);
-                        target.saturating_sub(gap).max(pfn) - pfn
-                    }
-                };
-                out.push(MemRange { start_pfn: pfn, end_pfn: pfn + len, nid });
-                pfn += len;
-            }
-            out
-        },
-    )
+    common::layout_strategy(12, 6000, 8, 3)
 }
 
 proptest! {
