@@ -148,3 +148,43 @@ pub(crate) fn zero_holes_until(cx: &mut InitCtx<'_>, end: u64, rule: &'static st
 pub(crate) fn zone_at(i: usize) -> ZoneType {
     ZoneType::from_index(i).unwrap_or(ZoneType::Dma)
 }
+
+/// `memmap_init_zone(zone)` as Mike Rapoport's v5 (`span-extend`) and v8 (`upstream-5.12`) wrote it: the node's
+/// memory ranges clamped to the zone are initialized, each hole before one of them (from `hole_pfn`) gets this
+/// zone and node, and the hole after the last one runs to `hole_end`; then the per-zone line
+/// `  <zone> zone: N pages in unavailable ranges`. The callers differ in where `hole_pfn` starts (the zone start
+/// in v5, a static shared by all calls in v8), where the last hole ends (the zone end in v5, its section end in
+/// v8) and whether a range that misses the zone moves `hole_pfn` (v8) or is skipped (v5).
+pub(crate) fn memmap_init_zone(
+    cx: &mut InitCtx<'_>,
+    zone: &crate::zones::Zone,
+    ranges: &[MemRange],
+    hole_pfn: &mut u64,
+    hole_end: u64,
+    skip_ranges_outside: bool,
+    rules: (&'static str, &'static str),
+) -> Result<(), Violation> {
+    let (zs, ze) = (zone.zone_start_pfn, zone.zone_end_pfn());
+    let mut pages = 0;
+    for r in ranges {
+        let (s, e) = (r.start_pfn.clamp(zs, ze), r.end_pfn.clamp(zs, ze));
+        if s >= e && skip_ranges_outside {
+            continue;
+        }
+        if e > s {
+            cx.init_memory_range(s, e, zone.nid, zone.zone_type)?;
+        }
+        if *hole_pfn < s {
+            pages += cx.init_unavailable_range(*hole_pfn, s, zone.zone_type, zone.nid, rules.0);
+        }
+        *hole_pfn = e;
+    }
+    if *hole_pfn < hole_end {
+        pages += cx.init_unavailable_range(*hole_pfn, hole_end, zone.zone_type, zone.nid, rules.1);
+    }
+    if pages > 0 {
+        let u = crate::memmap::Unavailable { nid: None, zone: Some(zone.zone_type), pages };
+        cx.log_unavailable(upstream::unavailable_line(None, zone.zone_type, pages), u, false);
+    }
+    Ok(())
+}

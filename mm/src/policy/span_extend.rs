@@ -19,11 +19,10 @@
 
 use alloc::vec::Vec;
 
-use super::upstream::unavailable_line;
-use super::{HolePolicy, Promise};
+use super::{memmap_init_zone, HolePolicy, Promise};
 use crate::consts::PAGES_PER_SECTION;
 use crate::layout::MemRange;
-use crate::memmap::{InitCtx, Unavailable};
+use crate::memmap::InitCtx;
 use crate::usemap::Violation;
 use crate::zones::{ZoneType, Zones};
 
@@ -73,39 +72,9 @@ impl HolePolicy for SpanExtend {
         for node in cx.zones.nodes.clone() {
             let ranges: Vec<MemRange> = cx.node_ranges(node.nid).collect();
             for zone in node.zones.iter().filter(|z| z.spanned_pages > 0) {
-                let (zs, ze) = (zone.zone_start_pfn, zone.zone_end_pfn());
-                let mut hole_pfn = zs;
-                let mut pages = 0;
-                for r in &ranges {
-                    let (s, e) = (r.start_pfn.clamp(zs, ze), r.end_pfn.clamp(zs, ze));
-                    if s >= e {
-                        continue;
-                    }
-                    cx.init_memory_range(s, e, node.nid, zone.zone_type)?;
-                    if hole_pfn < s {
-                        pages += cx.init_unavailable_range(
-                            hole_pfn,
-                            s,
-                            zone.zone_type,
-                            node.nid,
-                            "hole in the zone's rounded span",
-                        );
-                    }
-                    hole_pfn = e;
-                }
-                if hole_pfn < ze {
-                    pages += cx.init_unavailable_range(
-                        hole_pfn,
-                        ze,
-                        zone.zone_type,
-                        node.nid,
-                        "hole up to the end of the zone's rounded span",
-                    );
-                }
-                if pages > 0 {
-                    let u = Unavailable { nid: None, zone: Some(zone.zone_type), pages };
-                    cx.log_unavailable(unavailable_line(None, zone.zone_type, pages), u, false);
-                }
+                let mut hole_pfn = zone.zone_start_pfn;
+                let rules = ("hole in the zone's rounded span", "hole up to the end of the zone's rounded span");
+                memmap_init_zone(cx, zone, &ranges, &mut hole_pfn, zone.zone_end_pfn(), true, rules)?;
             }
         }
         Ok(())

@@ -14,11 +14,10 @@
 //! higher node, which were already initialized: those memory pages end up with the wrong node (the verifier's
 //! "memory page with wrong links"), the crash 122e093c1734 fixed by walking memblock ranges in address order.
 
-use super::upstream::unavailable_line;
-use super::{HolePolicy, Promise};
+use super::{memmap_init_zone, HolePolicy, Promise};
 use crate::consts::{align_up, PAGES_PER_SECTION};
 use crate::layout::MemRange;
-use crate::memmap::{InitCtx, Unavailable};
+use crate::memmap::InitCtx;
 use crate::usemap::Violation;
 use alloc::vec::Vec;
 
@@ -48,38 +47,10 @@ impl HolePolicy for Upstream512 {
         for node in cx.zones.nodes.clone() {
             let ranges: Vec<MemRange> = cx.node_ranges(node.nid).collect();
             for zone in node.zones.iter().filter(|z| z.spanned_pages > 0) {
-                let (zs, ze) = (zone.zone_start_pfn, zone.zone_end_pfn());
-                let mut pages = 0;
-                for r in &ranges {
-                    let (s, e) = (r.start_pfn.clamp(zs, ze), r.end_pfn.clamp(zs, ze));
-                    if e > s {
-                        cx.init_memory_range(s, e, node.nid, zone.zone_type)?;
-                    }
-                    if hole_pfn < s {
-                        pages += cx.init_unavailable_range(
-                            hole_pfn,
-                            s,
-                            zone.zone_type,
-                            node.nid,
-                            "hole below a range of this node and zone (static hole_pfn)",
-                        );
-                    }
-                    hole_pfn = e;
-                }
-                let end = align_up(ze, PAGES_PER_SECTION);
-                if hole_pfn < end {
-                    pages += cx.init_unavailable_range(
-                        hole_pfn,
-                        end,
-                        zone.zone_type,
-                        node.nid,
-                        "zone end to its section end",
-                    );
-                }
-                if pages > 0 {
-                    let u = Unavailable { nid: None, zone: Some(zone.zone_type), pages };
-                    cx.log_unavailable(unavailable_line(None, zone.zone_type, pages), u, false);
-                }
+                let end = align_up(zone.zone_end_pfn(), PAGES_PER_SECTION);
+                let rules =
+                    ("hole below a range of this node and zone (static hole_pfn)", "zone end to its section end");
+                memmap_init_zone(cx, zone, &ranges, &mut hole_pfn, end, false, rules)?;
             }
         }
         Ok(())
