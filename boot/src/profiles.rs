@@ -32,6 +32,9 @@ const NUMA2: &[&str] = &[
     "node,nodeid=0,cpus=0,memdev=m0",
     "-numa",
     "node,nodeid=1,cpus=1,memdev=m1",
+    // A SLIT: node distances for the buddy allocator's zonelists.
+    "-numa",
+    "dist,src=0,dst=1,val=21",
 ];
 
 /// Every preset. `default` is what a bare `cargo run` boots.

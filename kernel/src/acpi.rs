@@ -104,3 +104,28 @@ pub fn dump_srat(phys: &PhysMem, rsdp_addr: Option<u64>) {
         Err(e) => println!("memlab: acpi_dump: {}", e),
     }
 }
+
+/// The node distance matrix from the SLIT (row-major, one row per node in Linux's numbering), printed as Linux's
+/// `numa_distance` table; `None` without an SRAT or a SLIT, or with a malformed SLIT (one warning).
+pub fn distances(phys: &PhysMem, rsdp_addr: Option<u64>, numa: &Numa) -> Option<Vec<u8>> {
+    let (Some(rsdp), Numa::Srat(srat)) = (rsdp_addr, numa) else { return None };
+    let slit = match mm::acpi::find_slit(phys, rsdp) {
+        Ok(Some(s)) => s,
+        Ok(None) => return None,
+        Err(e) => {
+            log::warn!("{}; node distances default to local 10, remote 20", e);
+            return None;
+        }
+    };
+    let Some(d) = slit.node_distances(&srat.node_pxm) else {
+        log::warn!("ACPI: SLIT has {} localities, fewer than the SRAT's domains; ignored", slit.localities);
+        return None;
+    };
+    let n = srat.node_pxm.len();
+    println!("NUMA: Initialized distance table, cnt={}", n);
+    for a in 0..n {
+        let row: Vec<alloc::string::String> = (0..n).map(|b| alloc::format!("{}", d[a * n + b])).collect();
+        println!("memlab: node {} distances: {}", a, row.join(" "));
+    }
+    Some(d)
+}

@@ -117,8 +117,9 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     acpi::print(&numa);
 
     // The memory model over guest RAM: memblock, zones, sections, the memmap, the hole policy, the verifier.
+    let distances = if options.numa_off { None } else { acpi::distances(&phys, rsdp_addr, &numa) };
     let layout = model::build_layout(&firmware.raw, &numa.ranges(), heap, &options);
-    if let Err(e) = model::init(phys, layout, &options) {
+    if let Err(e) = model::init(phys, layout, &options, distances) {
         // vm_debug=panic and a violated pageblock invariant is Linux's VM_BUG_ON: a kernel panic.
         panic!("memory model: {}", e);
     }

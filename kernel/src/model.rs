@@ -57,6 +57,8 @@ pub struct Model {
     pub buddy: Buddy,
     /// What each pfn walker found after the hand-over.
     pub walks: Vec<WalkReport>,
+    /// The SLIT's node distances the zonelists were built from, if any.
+    pub distances: Option<Vec<u8>>,
     /// TSC cycles of the hand-over to the buddy allocator.
     pub handover_cycles: u64,
     pub verification: Verification,
@@ -111,7 +113,7 @@ pub fn build_layout(raw: &[FirmwareRegion], numa: &[NumaAffinity], heap: (u64, u
 }
 
 /// Boots the model, prints its lines, the verifier's findings and the `@@summary` line.
-pub fn init(phys: PhysMem, layout: Layout, opts: &Options) -> Result<(), String> {
+pub fn init(phys: PhysMem, layout: Layout, opts: &Options, distances: Option<Vec<u8>>) -> Result<(), String> {
     let mut mo = MmOptions::new(opts.policy);
     mo.vm_debug = opts.vm_debug;
     mo.kernelcore = opts.kernelcore;
@@ -125,7 +127,7 @@ pub fn init(phys: PhysMem, layout: Layout, opts: &Options) -> Result<(), String>
     let fill_cycles = fill_reference(&mm, &phys);
     let mut mm = mm;
     let t1 = crate::time::rdtsc();
-    let buddy = Buddy::from_boot(&mut mm).map_err(|e| format!("buddy hand-over: {}", e))?;
+    let buddy = Buddy::from_boot_with(&mut mm, distances.as_deref()).map_err(|e| format!("buddy hand-over: {}", e))?;
     let handover_cycles = crate::time::rdtsc() - t1;
     let walks = run_all_walkers(&mut mm);
     for w in &walks {
@@ -192,7 +194,17 @@ pub fn init(phys: PhysMem, layout: Layout, opts: &Options) -> Result<(), String>
     ));
     println!("@@summary {}", summary);
     MODEL.call_once(|| {
-        Mutex::new(Model { mm, buddy, walks, handover_cycles, verification, boot_cycles, fill_cycles, tsc_khz })
+        Mutex::new(Model {
+            mm,
+            buddy,
+            walks,
+            distances,
+            handover_cycles,
+            verification,
+            boot_cycles,
+            fill_cycles,
+            tsc_khz,
+        })
     });
     Ok(())
 }

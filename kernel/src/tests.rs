@@ -37,6 +37,7 @@ pub static TESTS: &[SelfTest] = &[
     SelfTest { name: "buddy_drain_and_refill", run: buddy_drain_and_refill },
     SelfTest { name: "buddy_random_stress", run: buddy_random_stress },
     SelfTest { name: "buddy_node_local", run: buddy_node_local },
+    SelfTest { name: "buddy_zonelists_follow_distances", run: buddy_zonelists_follow_distances },
     SelfTest { name: "walkers_meet_the_policy", run: walkers_meet_the_policy },
     SelfTest { name: "heap_collections", run: heap_collections },
     SelfTest { name: "__fail_demo", run: fail_demo },
@@ -468,5 +469,32 @@ fn heap_collections() -> TestResult {
     check!(sum > 0);
     let v: Vec<Vec<u8>> = (0..100).map(|i| alloc::vec![i as u8; 1000]).collect();
     check!(v.iter().enumerate().all(|(i, x)| x.len() == 1000 && x[999] == i as u8));
+    Ok(())
+}
+
+/// The zonelists follow the node distances (the SLIT if QEMU gave one, else local first): for every node, its
+/// own zones come first and the other nodes follow in ascending distance.
+fn buddy_zonelists_follow_distances() -> TestResult {
+    let m = crate::model::MODEL.get().ok_or("the memory model was not booted")?.lock();
+    let n = m.mm.zones.nodes.len();
+    if let Some(d) = &m.distances {
+        check_eq!(d.len(), n * n);
+        for a in 0..n as u32 {
+            for b in 0..n as u32 {
+                check_eq!(m.buddy.node_distance(a, b), Some(d[(a as usize) * n + b as usize]));
+            }
+        }
+    }
+    for nid in 0..n as u32 {
+        let list = m.buddy.zonelist(nid);
+        let order: Vec<u32> = list.iter().map(|&(node, _)| node).collect();
+        if let Some(&first) = order.first() {
+            if m.mm.zones.nodes[nid as usize].node_present_pages > 0 {
+                check_eq!(first, nid);
+            }
+        }
+        let dist: Vec<u8> = order.iter().map(|&b| m.buddy.node_distance(nid, b).unwrap_or(255)).collect();
+        check!(dist.windows(2).all(|w| w[0] <= w[1]), "node {} zonelist not by distance: {:?}", nid, dist);
+    }
     Ok(())
 }

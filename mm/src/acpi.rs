@@ -109,6 +109,8 @@ pub const RSDT: [u8; 4] = *b"RSDT";
 pub const XSDT: [u8; 4] = *b"XSDT";
 /// Signature of the SRAT.
 pub const SRAT: [u8; 4] = *b"SRAT";
+/// Signature of the SLIT (System Locality Information Table: node distances).
+pub const SLIT: [u8; 4] = *b"SLIT";
 /// Signature of an RSDP.
 pub const RSDP_SIGNATURE: [u8; 8] = *b"RSD PTR ";
 
@@ -801,6 +803,68 @@ pub fn map_nodes(srat: &Srat) -> Result<SratNuma, AcpiError> {
     Ok(out)
 }
 
+/// A parsed SLIT: `localities` x `localities` relative distances, indexed by proximity domain (10 = local).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Slit {
+    pub localities: usize,
+    pub entries: Vec<u8>,
+}
+
+impl Slit {
+    /// The distance from proximity domain `a` to `b`.
+    pub fn distance(&self, a: usize, b: usize) -> Option<u8> {
+        if a >= self.localities || b >= self.localities {
+            return None;
+        }
+        self.entries.get(a * self.localities + b).copied()
+    }
+
+    /// The node distance matrix (row-major, `nodes` x `nodes`) for Linux's node numbering (`node_pxm[node]` is the
+    /// node's proximity domain), as `acpi_numa_slit_init` fills `numa_distance`; `None` where a node's domain is
+    /// beyond the table.
+    pub fn node_distances(&self, node_pxm: &[u32]) -> Option<Vec<u8>> {
+        let n = node_pxm.len();
+        let mut out = Vec::with_capacity(n * n);
+        for &a in node_pxm {
+            for &b in node_pxm {
+                out.push(self.distance(a as usize, b as usize)?);
+            }
+        }
+        Some(out)
+    }
+}
+
+/// Parses a whole SLIT (header included): the 64-bit locality count at offset 36, then the matrix. At most
+/// MAX_PXM_DOMAINS (256) localities; the matrix must fit the table's length.
+pub fn parse_slit(table: &[u8]) -> Result<Slit, AcpiError> {
+    let t = validate_sdt(table, Some(SLIT), None)?;
+    let tab = Table::Sdt(SLIT);
+    let count = array::<8>(t, SDT_HEADER_LEN).map(u64::from_le_bytes).ok_or(AcpiError::Truncated {
+        table: tab,
+        addr: None,
+        needed: SDT_HEADER_LEN + 8,
+        available: t.len(),
+    })?;
+    if count > 256 {
+        return Err(AcpiError::TooManyEntries { what: "SLIT localities (MAX_PXM_DOMAINS)", max: 256 });
+    }
+    let n = count as usize;
+    let needed = SDT_HEADER_LEN + 8 + n * n;
+    let entries = t
+        .get(SDT_HEADER_LEN + 8..needed)
+        .ok_or(AcpiError::Truncated { table: tab, addr: None, needed, available: t.len() })?
+        .to_vec();
+    Ok(Slit { localities: n, entries })
+}
+
+/// Finds and parses the SLIT, if the firmware has one.
+pub fn find_slit<R: PhysReader + ?Sized>(reader: &R, rsdp_addr: u64) -> Result<Option<Slit>, AcpiError> {
+    match find_table(reader, rsdp_addr, SLIT)? {
+        Some((_, bytes)) => parse_slit(bytes).map(Some),
+        None => Ok(None),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1391,5 +1455,33 @@ mod tests {
                 prop_assert_eq!(n.node_pxm[m.range.nid as usize], m.pxm);
             }
         }
+    }
+
+    #[test]
+    fn slit_parses_and_maps_to_nodes() {
+        // QEMU's SLIT for two nodes with -numa dist,src=0,dst=1,val=21: [10 21; 21 10].
+        let mut t = alloc::vec![0u8; SDT_HEADER_LEN];
+        t.extend_from_slice(&2u64.to_le_bytes());
+        t.extend_from_slice(&[10, 21, 21, 10]);
+        t[0..4].copy_from_slice(b"SLIT");
+        let len = t.len() as u32;
+        t[4..8].copy_from_slice(&len.to_le_bytes());
+        t[8] = 1;
+        let sum = t.iter().fold(0u8, |a, b| a.wrapping_add(*b));
+        t[9] = 0u8.wrapping_sub(sum);
+        let slit = parse_slit(&t).unwrap();
+        assert_eq!(slit.distance(0, 1), Some(21));
+        assert_eq!(slit.distance(2, 0), None);
+        // Linux's numbering may swap PXMs: node 0 = PXM 1.
+        assert_eq!(slit.node_distances(&[1, 0]), Some(alloc::vec![10, 21, 21, 10]));
+        assert_eq!(slit.node_distances(&[0, 5]), None);
+        // A count that does not fit the table, and a bad checksum.
+        let mut bad = t.clone();
+        bad[SDT_HEADER_LEN] = 3;
+        bad[9] = bad[9].wrapping_sub(1);
+        assert!(matches!(parse_slit(&bad), Err(AcpiError::Truncated { .. })));
+        let mut bad = t.clone();
+        bad[SDT_HEADER_LEN + 8] = 11;
+        assert!(matches!(parse_slit(&bad), Err(AcpiError::BadChecksum { .. })));
     }
 }

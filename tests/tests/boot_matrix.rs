@@ -60,6 +60,14 @@ fn check_numa2(l: &SerialLog, ctx: &str) {
     assert_eq!(srat(l, 1), vec![(0x7d000000, 0xc0000000, false), (4 * G, 0x13a000000, false)], "{ctx}");
 }
 
+/// The SLIT of the numa2 profile (`-numa dist,src=0,dst=1,val=21`) reaches the buddy allocator's zonelists.
+fn check_slit(o: &RunOutcome) {
+    let ctx = describe(o);
+    assert!(o.serial.contains("memlab: node 0 distances: 10 21"), "{ctx}");
+    assert!(o.serial.contains("memlab: node 1 distances: 21 10"), "{ctx}");
+    assert!(o.log.test("buddy_zonelists_follow_distances").is_some_and(|t| t.result.is_ok()), "{ctx}");
+}
+
 #[test]
 fn bios_default() {
     let o = boot_ok("default", Firmware::Bios);
@@ -98,6 +106,7 @@ fn bios_q35_m4000() {
 fn bios_numa2() {
     let o = boot_ok("numa2", Firmware::Bios);
     check_numa2(&o.log, &describe(&o));
+    check_slit(&o);
 }
 
 #[test]
