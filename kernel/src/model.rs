@@ -129,6 +129,9 @@ pub fn init(phys: PhysMem, layout: Layout, opts: &Options, distances: Option<Vec
     let t1 = crate::time::rdtsc();
     let buddy = Buddy::from_boot_with(&mut mm, distances.as_deref()).map_err(|e| format!("buddy hand-over: {}", e))?;
     let handover_cycles = crate::time::rdtsc() - t1;
+    for l in mm::report::zoneinfo_lines(&mm, &buddy) {
+        println!("{}", l);
+    }
     let walks = run_all_walkers(&mut mm);
     for w in &walks {
         for l in w.lines() {

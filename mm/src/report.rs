@@ -226,3 +226,27 @@ pub fn summary_json(mm: &Mm, ver: &Verification) -> String {
     s.push_str("]}");
     s
 }
+
+/// `/proc/buddyinfo` and a `/proc/zoneinfo` subset, one zone per block, from the buddy allocator's counters:
+/// `Node 0, zone   Normal      1      2 ...` (free blocks per order), then per zone its pages free, spanned,
+/// present, managed and start_pfn, as Linux prints them.
+pub fn zoneinfo_lines(mm: &Mm, buddy: &crate::buddy::Buddy) -> Vec<String> {
+    let mut out = Vec::new();
+    for c in buddy.all_zone_counts() {
+        let mut line = format!("Node {}, zone {:>8} ", c.nid, c.zone.name());
+        for n in c.nr_free.iter() {
+            let _ = write!(line, "{:>7}", n);
+        }
+        out.push(line);
+    }
+    for c in buddy.all_zone_counts() {
+        let Some(z) = mm.zones.zone(c.nid, c.zone) else { continue };
+        out.push(format!("Node {}, zone {:>8}", c.nid, c.zone.name()));
+        out.push(format!("  pages free     {}", c.free_pages));
+        out.push(format!("        spanned  {}", z.spanned_pages));
+        out.push(format!("        present  {}", z.present_pages));
+        out.push(format!("        managed  {}", z.managed_pages));
+        out.push(format!("  start_pfn:           {}", z.zone_start_pfn));
+    }
+    out
+}

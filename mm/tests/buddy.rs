@@ -223,3 +223,20 @@ proptest! {
         prop_assert_eq!(shape(&b, &mm), initial);
     }
 }
+
+#[test]
+fn zoneinfo_and_buddyinfo_lines() {
+    let mut mm = boot(&m4000(), "upstream", false);
+    let b = Buddy::from_boot(&mut mm).unwrap();
+    let lines = mm::report::zoneinfo_lines(&mm, &b);
+    // buddyinfo: one line per populated zone with 11 order columns; the sum of 2^order * count is the free count.
+    let normal = lines.iter().find(|l| l.starts_with("Node 0, zone   Normal ")).unwrap();
+    let counts: Vec<u64> = normal.split_whitespace().skip(4).map(|n| n.parse().unwrap()).collect();
+    assert_eq!(counts.len(), 11);
+    let free: u64 = counts.iter().enumerate().map(|(o, n)| n << o).sum();
+    let zc = b.zone_counts(0, ZoneType::Normal).unwrap();
+    assert_eq!(free, zc.free_pages);
+    assert!(lines.contains(&format!("  pages free     {}", zc.free_pages)));
+    assert!(lines.contains(&"        spanned  237568".to_string()));
+    assert!(lines.contains(&"  start_pfn:           1048576".to_string()));
+}
