@@ -232,7 +232,8 @@ pub fn summary_json(mm: &Mm, ver: &Verification) -> String {
 /// present, managed and start_pfn, as Linux prints them.
 pub fn zoneinfo_lines(mm: &Mm, buddy: &crate::buddy::Buddy) -> Vec<String> {
     let mut out = Vec::new();
-    for c in buddy.all_zone_counts() {
+    // buddyinfo lists populated zones only.
+    for c in buddy.all_zone_counts().into_iter().filter(|c| c.present_pages > 0) {
         let mut line = format!("Node {}, zone {:>8} ", c.nid, c.zone.name());
         for n in c.nr_free.iter() {
             let _ = write!(line, "{:>7}", n);
