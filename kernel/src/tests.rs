@@ -461,10 +461,11 @@ fn walkers_meet_the_policy() -> TestResult {
 /// The heap serves Vec, Box and BTreeMap.
 fn heap_collections() -> TestResult {
     let mut map = alloc::collections::BTreeMap::new();
-    for i in 0..10_000u64 {
+    // linked_list_allocator is first-fit over a free list: thousands of small boxes cost seconds under TCG.
+    for i in 0..1_000u64 {
         map.insert(i.wrapping_mul(0x9e37_79b9) % 100_003, Box::new(i));
     }
-    check!(map.len() > 9_000);
+    check!(map.len() > 990);
     let sum: u64 = map.values().map(|b| **b).sum();
     check!(sum > 0);
     let v: Vec<Vec<u8>> = (0..100).map(|i| alloc::vec![i as u8; 1000]).collect();
