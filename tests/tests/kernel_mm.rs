@@ -134,3 +134,21 @@ fn every_profile_under_every_policy() {
     assert!(boots >= 70, "{boots} boots");
     assert!(failures.is_empty(), "{} of {boots} boots failed:\n{}", failures.len(), failures.join("\n\n"));
 }
+
+/// A UEFI subset of the policy matrix: OVMF's map (many more regions, its own types) under two policies that
+/// differ most, with the simulator cross-check on each boot.
+#[test]
+fn uefi_m4000_under_zeroed_and_strict() {
+    for policy in ["zeroed", "strict"] {
+        let o = boot_run(&config("m4000", Firmware::Uefi, &format!("holes={policy} selftest=mm_")));
+        let ctx = describe(&o);
+        assert_eq!(o.status, RunStatus::Passed, "{ctx}");
+        cross_check(&o);
+        let v: Value = serde_json::from_str(&o.log.summary_json[0]).unwrap();
+        assert_eq!(v["policy"], policy, "{ctx}");
+        assert_eq!(v["broken_promises"], serde_json::json!([]), "{ctx}");
+        if policy == "strict" {
+            assert_eq!(v["violations"]["count"], 0, "{ctx}");
+        }
+    }
+}
