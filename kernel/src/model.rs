@@ -124,7 +124,7 @@ pub fn init(phys: PhysMem, layout: Layout, opts: &Options, distances: Option<Vec
     for l in &mm.lines {
         println!("{}", l);
     }
-    let fill_cycles = fill_reference(&mm, &phys);
+    let fill_cycles = fill_reference(&mm);
     let mut mm = mm;
     let t1 = crate::time::rdtsc();
     let buddy = Buddy::from_boot_with(&mut mm, distances.as_deref()).map_err(|e| format!("buddy hand-over: {}", e))?;
@@ -221,7 +221,7 @@ fn ratio(a: u64, b: u64) -> String {
 /// The in-guest reference of the same boot: fills a scratch copy of one section's struct pages (2 MiB in the
 /// heap) with a non-zero 64-byte pattern once per section of the model, so the bytes written equal the memmap's.
 /// The printed ratio is memmap init (poisoning included) over this fill.
-fn fill_reference(mm: &Mm, _phys: &PhysMem) -> u64 {
+fn fill_reference(mm: &Mm) -> u64 {
     let sections = mm.sparse.valid_sections().count().max(1);
     let pages = mm::consts::PAGES_PER_SECTION as usize;
     let mut scratch: Vec<mm::page::Page> = Vec::with_capacity(pages);
