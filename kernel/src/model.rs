@@ -25,6 +25,7 @@ use mm::model::{Mm, MmOptions};
 use mm::sparse::MemmapBacking;
 use mm::verify::{verify, Verification};
 use mm::walkers::{run_all_walkers, FindingKind, WalkReport};
+use mm::zones::ZoneType;
 use spin::{Mutex, Once};
 
 use crate::cmdline::Options;
@@ -209,7 +210,35 @@ pub fn init(phys: PhysMem, layout: Layout, opts: &Options, distances: Option<Vec
             tsc_khz,
         })
     });
+    // From here on the kernel heap grows with buddy pages.
+    crate::heap::set_grow_source(crate::heap::GrowSource { grow: heap_grow, release: heap_release });
     Ok(())
+}
+
+/// The heap's grow source: one `GROW_ORDER` block, as a `GFP_KERNEL` allocation would get it (zone Normal or
+/// below, node 0's zonelist, unmovable). `None` when the model is locked by the caller (the allocation that wants
+/// growth happens under the model's lock: growing would re-enter it) or has no such block.
+fn heap_grow() -> Option<u64> {
+    let mut guard = MODEL.get()?.try_lock()?;
+    let m = &mut *guard;
+    let pfn = m
+        .buddy
+        .alloc_pages(&mut m.mm, crate::heap::GROW_ORDER, ZoneType::Normal, 0, mm::sparse::migratetype::UNMOVABLE)
+        .ok()?;
+    Some(pfn << 12)
+}
+
+/// Gives a grown heap block back to the buddy allocator; `false` when the model is locked or the free fails.
+fn heap_release(phys: u64) -> bool {
+    let Some(mut guard) = MODEL.get().and_then(|l| l.try_lock()) else { return false };
+    let m = &mut *guard;
+    match m.buddy.free_pages(&mut m.mm, phys >> 12, crate::heap::GROW_ORDER) {
+        Ok(()) => true,
+        Err(e) => {
+            log::error!("heap: giving {:#x} back to the buddy allocator: {}", phys, e);
+            false
+        }
+    }
 }
 
 /// `a / b` with two decimals.

@@ -40,6 +40,7 @@ pub static TESTS: &[SelfTest] = &[
     SelfTest { name: "buddy_zonelists_follow_distances", run: buddy_zonelists_follow_distances },
     SelfTest { name: "walkers_meet_the_policy", run: walkers_meet_the_policy },
     SelfTest { name: "heap_collections", run: heap_collections },
+    SelfTest { name: "heap_grows_from_buddy", run: heap_grows_from_buddy },
     SelfTest { name: "__fail_demo", run: fail_demo },
     SelfTest { name: "__pagefault_demo", run: pagefault_demo },
     SelfTest { name: "__hang_demo", run: hang_demo },
@@ -309,7 +310,9 @@ fn buddy_handover_accounting() -> TestResult {
     let m = crate::model::MODEL.get().ok_or("the memory model was not booted")?.lock();
     let managed: u64 = m.mm.zones.nodes.iter().flat_map(|n| n.zones.iter()).map(|z| z.managed_pages).sum();
     check_eq!(m.buddy.total_managed_pages(), managed);
-    check_eq!(m.buddy.total_free_pages(), managed);
+    // The heap may have grown with buddy blocks since the hand-over (they are allocated, not lost).
+    let grown = crate::heap::stats().grown_regions as u64 * (1 << crate::heap::GROW_ORDER);
+    check_eq!(m.buddy.total_free_pages() + grown, managed);
     m.buddy.check(&m.mm).map_err(|e| alloc::format!("{}", e))?;
     check!(m.handover_cycles > 0);
     Ok(())
@@ -497,5 +500,66 @@ fn buddy_zonelists_follow_distances() -> TestResult {
         let dist: Vec<u8> = order.iter().map(|&b| m.buddy.node_distance(nid, b).unwrap_or(255)).collect();
         check!(dist.windows(2).all(|w| w[0] <= w[1]), "node {} zonelist not by distance: {:?}", nid, dist);
     }
+    Ok(())
+}
+
+/// Free buddy pages plus the pages the heap holds in grown regions: constant while only the heap takes blocks.
+fn buddy_free_plus_heap() -> Result<(u64, crate::heap::HeapStats), &'static str> {
+    let m = crate::model::MODEL.get().ok_or("the memory model was not booted")?.lock();
+    let s = crate::heap::stats();
+    Ok((m.buddy.total_free_pages() + s.grown_regions as u64 * (1 << crate::heap::GROW_ORDER), s))
+}
+
+/// The heap grows with order-10 buddy blocks past its initial range, and gives them back once they are free:
+/// more 3 MiB vectors than the free heap holds are allocated and filled; every grown region is a buddy-allocated
+/// block (refcount 1, not free, in a zone at or below Normal); the buddy free count drops by exactly the grown
+/// pages; after the vectors are dropped, `trim` returns every grown region and the count is back.
+fn heap_grows_from_buddy() -> TestResult {
+    let (total0, s0) = buddy_free_plus_heap()?;
+    // Release what earlier growth left (ahead-of-need growth may have happened), so the test starts from 0.
+    crate::heap::trim();
+    let (total1, s1) = buddy_free_plus_heap()?;
+    check_eq!(total1, total0);
+    check!(s1.grown_regions == 0, "a grown region still in use before the test (from {:?})", s0);
+    const CHUNK: usize = 3 << 20;
+    let n = s1.free / CHUNK + 3;
+    let mut v: Vec<Vec<u8>> = Vec::with_capacity(n);
+    for i in 0..n {
+        v.push(alloc::vec![i as u8 ^ 0x5a; CHUNK]);
+    }
+    let (total2, s2) = buddy_free_plus_heap()?;
+    check!(s2.grown_regions >= 3, "the heap did not grow: {:?}", s2);
+    check_eq!(total2, total0);
+    {
+        let m = crate::model::MODEL.get().ok_or("the memory model was not booted")?.lock();
+        m.buddy.check(&m.mm).map_err(|e| alloc::format!("{}", e))?;
+        let free = m.buddy.free_blocks(&m.mm);
+        for (start, end) in crate::heap::grown_ranges() {
+            let pfn = start >> 12;
+            check_eq!(end - start, crate::heap::GROW_BYTES);
+            let page = m.mm.sparse.pfn_to_page(pfn).ok_or("a grown region has no struct page")?;
+            check_eq!((pfn, page.refcount), (pfn, 1));
+            let links = page.links(pfn).map_err(|e| alloc::format!("pfn {:#x}: {}", pfn, e))?;
+            check!(links.zone as usize <= mm::zones::ZoneType::Normal.index(), "pfn {:#x} zone {}", pfn, links.zone);
+            check!(
+                free.iter().all(|b| b.pfn + (1 << b.order) <= pfn || b.pfn >= (end >> 12)),
+                "grown region {:#x} overlaps a free block",
+                start
+            );
+        }
+    }
+    check!(v.iter().enumerate().all(|(i, x)| x.len() == CHUNK && x[0] == i as u8 ^ 0x5a && x[CHUNK - 1] == x[0]));
+    drop(v);
+    let released = crate::heap::trim();
+    let (total3, s3) = buddy_free_plus_heap()?;
+    check!(s3.grown_regions == 0, "grown regions still in use after the vectors were dropped: {:?}", s3);
+    check!(released >= s2.grown_regions, "released {} of {}", released, s2.grown_regions);
+    check_eq!(total3, total0);
+    crate::println!(
+        "memlab: heap: initial {} KiB; grew by {} regions of {} KiB from the buddy allocator and gave them back",
+        (facts().heap.1 - facts().heap.0) >> 10,
+        s2.grown_regions,
+        crate::heap::GROW_BYTES >> 10
+    );
     Ok(())
 }

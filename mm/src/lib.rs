@@ -28,4 +28,5 @@ pub mod sparse;
 pub mod usemap;
 pub mod verify;
 pub mod walkers;
+pub mod watermarks;
 pub mod zones;

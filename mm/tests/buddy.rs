@@ -239,4 +239,18 @@ fn zoneinfo_and_buddyinfo_lines() {
     assert!(lines.contains(&format!("  pages free     {}", zc.free_pages)));
     assert!(lines.contains(&"        spanned  237568".to_string()));
     assert!(lines.contains(&"  start_pfn:           1048576".to_string()));
+    // Watermarks from the managed counts, by hand: min_free_kbytes = isqrt(4 * 16 * lowmem managed pages).
+    let all = b.all_zone_counts();
+    let lowmem: u64 = all.iter().map(|c| c.managed_pages).sum();
+    let kb = mm::watermarks::int_sqrt(lowmem * 64);
+    assert!(lines.contains(&format!("vm.min_free_kbytes = {}", kb)), "{lines:#?}");
+    let share = (kb / 4) * zc.managed_pages / lowmem;
+    let step = (share / 4).max(zc.managed_pages / 1000);
+    let block = lines.iter().position(|l| l == "Node 0, zone   Normal").unwrap();
+    assert_eq!(lines[block + 3], format!("        min      {}", share));
+    assert_eq!(lines[block + 5], format!("        high     {}", share + 2 * step));
+    // DMA32's protection against Normal: Normal's managed pages / 256; against Movable (empty): 0.
+    let dma32 = lines.iter().position(|l| l == "Node 0, zone    DMA32").unwrap();
+    let prot = &lines[dma32 + 11];
+    assert_eq!(prot, &format!("        protection: (0, 0, {}, 0)", zc.managed_pages / 256));
 }
