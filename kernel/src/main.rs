@@ -25,6 +25,7 @@ mod gdt;
 mod heap;
 mod interrupts;
 mod logger;
+mod memhp;
 mod memmap;
 mod model;
 mod phys;
@@ -115,6 +116,26 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     }
     let numa = acpi::discover(&phys, rsdp_addr);
     acpi::print(&numa);
+    match memhp::probe() {
+        Some(slots) => {
+            println!(
+                "memlab: memory hotplug controller at {:#x}: {} DIMMs plugged",
+                memhp::BASE,
+                slots.iter().filter(|s| s.enabled()).count()
+            );
+            for s in slots.iter().filter(|s| s.enabled()) {
+                println!(
+                    "memlab: memory hotplug: slot {}: [mem {:#018x}-{:#018x}] pxm {} status {:#x}",
+                    s.slot,
+                    s.addr,
+                    s.addr + s.size - 1,
+                    s.pxm,
+                    s.status
+                );
+            }
+        }
+        None => log::info!("no memory hotplug controller at {:#x}", memhp::BASE),
+    }
 
     // The memory model over guest RAM: memblock, zones, sections, the memmap, the hole policy, the verifier.
     let distances = if options.numa_off { None } else { acpi::distances(&phys, rsdp_addr, &numa) };
