@@ -76,6 +76,9 @@ use crate::sparse::{migratetype, Sparse, SparseError};
 use crate::usemap::PageblockChecker;
 use crate::zones::{ZoneType, Zones, MAX_NR_ZONES};
 
+mod hotplug;
+pub use hotplug::OfflineError;
+
 /// Orders 0..=MAX_PAGE_ORDER (NR_PAGE_ORDERS).
 pub const NR_ORDERS: usize = MAX_PAGE_ORDER as usize + 1;
 /// Migratetypes with free lists: UNMOVABLE, MOVABLE, RECLAIMABLE, HIGHATOMIC, ISOLATE.
@@ -1198,6 +1201,12 @@ impl Buddy {
         for r in spans.iter().map(|&(start_pfn, end_pfn)| crate::zones::PfnRange { start_pfn, end_pfn }) {
             let mut pfn = r.start_pfn;
             while pfn < r.end_pfn {
+                if !mm.sparse.pfn_is_online(pfn) && mm.sparse.pfn_valid(pfn) {
+                    // Hot-added memory that is not online (or was offlined): not the allocator's; its memmap is
+                    // poisoned on purpose. Skip to the next section.
+                    pfn = section_nr_to_pfn(pfn_to_section_nr(pfn) + 1).min(r.end_pfn);
+                    continue;
+                }
                 let Some(p) = mm.sparse.pfn_to_page(pfn) else {
                     return Err(self.cerr(CheckKind::NoZone, 0, pfn, 0, 0, 0));
                 };

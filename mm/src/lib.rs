@@ -17,6 +17,7 @@ pub mod buddy;
 pub mod cmdline;
 pub mod consts;
 pub mod dmesg;
+pub mod hotplug;
 pub mod layout;
 pub mod memblock;
 pub mod memmap;

@@ -372,6 +372,17 @@ impl Sparse {
         Ok(())
     }
 
+    /// `sparse_remove_section` after the memmap is gone: the section is no longer present, its subsection map and
+    /// pageblock flags are cleared (a later hot-add starts from a clean section). Refused while it has a memmap.
+    pub fn remove_section(&mut self, nr: u64) -> Result<(), SparseError> {
+        let ms = self.section_mut(nr).ok_or(SparseError::NotPresent { section: nr })?;
+        if ms.valid() {
+            return Err(SparseError::AlreadyHasMemmap { section: nr });
+        }
+        *ms = MemSection::default();
+        Ok(())
+    }
+
     fn memmap_memory(&self, nr: u64, ms: &MemSection) -> (NonNull<u8>, usize) {
         if ms.uniform() {
             (NonNull::new(ms.coded_map() as *mut u8).expect("non-null"), 64)

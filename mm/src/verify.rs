@@ -180,6 +180,11 @@ pub fn verify(mm: &Mm) -> Verification {
     for nr in sections {
         let (s, e) = (section_nr_to_pfn(nr), section_nr_to_pfn(nr + 1));
         let ms = mm.sparse.section(nr).expect("valid section exists");
+        if !ms.online() {
+            // Hot-added and not onlined (or offlined): its memmap is poisoned on purpose and no walker may read
+            // it (`pfn_to_online_page`); the hotplug steps own it.
+            continue;
+        }
         if ms.uniform() {
             let page = mm.sparse.pfn_to_page(s).expect("uniform section has a template");
             let nid = mem.find(s, |r| (r.start_pfn, r.end_pfn)).map(|r| r.nid);
