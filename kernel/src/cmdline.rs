@@ -18,6 +18,7 @@ use alloc::vec::Vec;
 
 use log::LevelFilter;
 use mm::cmdline::{format_word, parse_raw, KeySpec, MemmapEntry, Value, ValueKind};
+use mm::hotplug::OnlinePolicy;
 use mm::policy::HolePolicy;
 use mm::usemap::VmDebug;
 use mm::zones::CoreSpec;
@@ -53,6 +54,10 @@ pub struct Options {
     pub numa_off: bool,
     /// `e820_quirks=off`: keep the raw firmware map (no page-0 / BIOS-area adjustments).
     pub e820_quirks: bool,
+    /// `hotplug=N`: serve N memory hotplug events from QEMU (self-test `hotplug_events`); 0: off.
+    pub hotplug: u32,
+    /// `online_policy=`: the zone hot-added memory is onlined into.
+    pub online_policy: OnlinePolicy,
     /// The command line as given.
     pub text: String,
 }
@@ -72,6 +77,8 @@ impl Default for Options {
             memmap: Vec::new(),
             numa_off: false,
             e820_quirks: true,
+            hotplug: 0,
+            online_policy: OnlinePolicy::Auto,
             text: String::new(),
         }
     }
@@ -139,6 +146,24 @@ pub const KEYS: &[Key] = &[
     Key {
         spec: KeySpec::new("e820_quirks", ValueKind::Choice(&["on", "off"]), "Linux's early x86 firmware-map fixes"),
         set: |o, v| Ok(o.e820_quirks = v.as_str() != Some("off")),
+    },
+    Key {
+        spec: KeySpec::new("hotplug", ValueKind::Integer, "serve this many QEMU memory hotplug events"),
+        set: |o, v| match v.as_u64() {
+            Some(n @ 0..=64) => Ok(o.hotplug = n as u32),
+            _ => Err("an integer from 0 to 64"),
+        },
+    },
+    Key {
+        spec: KeySpec::new(
+            "online_policy",
+            ValueKind::Choice(&["movable", "normal", "auto"]),
+            "the zone hot-added memory goes to",
+        ),
+        set: |o, v| match v.as_str().and_then(OnlinePolicy::by_name) {
+            Some(p) => Ok(o.online_policy = p),
+            None => Err("movable, normal or auto"),
+        },
     },
 ];
 

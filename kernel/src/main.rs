@@ -23,11 +23,13 @@ mod exit;
 mod fw_cfg;
 mod gdt;
 mod heap;
+mod hotplug;
 mod interrupts;
 mod logger;
 mod memhp;
 mod memmap;
 mod model;
+mod paging;
 mod phys;
 mod selftest;
 mod serial;
@@ -146,7 +148,12 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     }
 
     let filter = options.selftest.clone();
+    let hotplug = options.hotplug > 0;
     FACTS.call_once(|| Facts { firmware, phys, heap, rsdp_addr, numa, options });
+    if hotplug {
+        // `hotplug=N`: the QEMU-driven hotplug sequence is the run (the host drives it through QMP).
+        selftest::run(hotplug::TESTS, None)
+    }
     selftest::run(tests::TESTS, filter.as_deref())
 }
 

@@ -28,6 +28,16 @@ impl PhysMem {
         PhysMem { offset, limit }
     }
 
+    /// BootInfo.physical_memory_offset.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The end of the physical range the bootloader mapped (hot-added memory lies above it).
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
     /// The virtual address of physical address `phys` (no check).
     pub fn virt(&self, phys: u64) -> u64 {
         self.offset + phys
@@ -75,8 +85,9 @@ impl PhysMem {
             if table_phys.checked_add(4096).is_none_or(|e| e > self.limit) {
                 return false;
             }
-            // SAFETY: page tables live in RAM below `limit`, which the bootloader maps at `offset`; the tables
-            // are only read here, and the kernel does not change them while it runs.
+            // SAFETY: page tables live in RAM below `limit`, which the bootloader maps at `offset` (the tables
+            // `crate::paging` adds for hot-added memory are buddy pages below `limit` too); they are only read
+            // here, and change only inside `crate::paging`, which never runs during this walk.
             let table = unsafe { &*((self.offset + table_phys) as *const PageTable) };
             let entry = &table[*index];
             let flags = entry.flags();
