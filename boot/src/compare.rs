@@ -180,14 +180,16 @@ pub const WALKER_PAGE_LIMIT: u64 = 1 << 23;
 /// Simulates a log's text under one policy, with the walkers when the machine is at most
 /// [`WALKER_PAGE_LIMIT`] pages or `walkers` is set.
 pub fn run_log_policy(text: &str, policy: &'static str, walkers: bool) -> Result<PolicyRun, String> {
+    run_log_policy_limited(text, policy, if walkers { u64::MAX } else { WALKER_PAGE_LIMIT })
+}
+
+/// [`run_log_policy`] with the walkers run only up to `walker_page_limit` pfn_valid pages.
+pub fn run_log_policy_limited(text: &str, policy: &'static str, walker_page_limit: u64) -> Result<PolicyRun, String> {
     let opts = SimOptions { policy: policy.to_string(), ..SimOptions::default() };
     let mut sim = sim::simulate(text, &opts)?;
     let map = LinkMap::of(&sim.mm);
-    let walkers = if walkers || sim.verification.valid_pages <= WALKER_PAGE_LIMIT {
-        walker_counts_of_sim(&mut sim)
-    } else {
-        Vec::new()
-    };
+    let walkers =
+        if sim.verification.valid_pages <= walker_page_limit { walker_counts_of_sim(&mut sim) } else { Vec::new() };
     Ok(PolicyRun { policy, sim, map, walkers, kernel: None, serial: None })
 }
 

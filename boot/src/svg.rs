@@ -251,7 +251,8 @@ pub fn render(title: &str, rows: &[Row]) -> String {
     let legend_per_line = ((width - 20.0) / 150.0).max(1.0) as usize;
     let legend_items = used.len() + 6;
     let height = legend_y + 24.0 + ((legend_items + legend_per_line - 1) / legend_per_line) as f64 * 20.0 + 10.0;
-    let width = width.max(LEFT + 600.0);
+    // The title is the widest text: about 8 px per character at 14 px bold.
+    let width = width.max(LEFT + 600.0).max(20.0 + 8.2 * title.chars().count() as f64);
 
     let mut s = String::new();
     let _ = writeln!(
