@@ -33,7 +33,7 @@ pub fn parse_pfn(s: &str) -> Result<u64, String> {
         None => s.parse::<u64>(),
     };
     let pfn = v.map_err(|_| format!("bad pfn \"{}\" (0x hex or decimal)", s))?;
-    let max = 1u64 << (mm::consts::MAX_PHYSMEM_BITS - PAGE_SHIFT as u32);
+    let max = 1u64 << (mm::consts::MAX_PHYSMEM_BITS - PAGE_SHIFT);
     if pfn >= max {
         return Err(format!("pfn {:#x} is beyond the physical address space (pfns below {:#x})", pfn, max));
     }

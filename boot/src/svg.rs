@@ -99,7 +99,7 @@ pub fn addr_label(bytes: u64) -> String {
         return "0".into();
     }
     for (shift, unit) in [(40, "T"), (30, "G"), (20, "M"), (10, "K")] {
-        if bytes % (1u64 << shift) == 0 {
+        if bytes.is_multiple_of(1u64 << shift) {
             return format!("{}{}", bytes >> shift, unit);
         }
     }
@@ -250,7 +250,7 @@ pub fn render(title: &str, rows: &[Row]) -> String {
     }
     let legend_per_line = ((width - 20.0) / 150.0).max(1.0) as usize;
     let legend_items = used.len() + 6;
-    let height = legend_y + 24.0 + ((legend_items + legend_per_line - 1) / legend_per_line) as f64 * 20.0 + 10.0;
+    let height = legend_y + 24.0 + legend_items.div_ceil(legend_per_line) as f64 * 20.0 + 10.0;
     // The title is the widest text: about 8 px per character at 14 px bold.
     let width = width.max(LEFT + 600.0).max(20.0 + 8.2 * title.chars().count() as f64);
 
