@@ -6,8 +6,12 @@
 //! - [`profiles::PROFILES`]: the QEMU presets;
 //! - [`qemu::run`] with a [`qemu::RunConfig`]: build the image, run QEMU, capture and parse the serial console;
 //! - [`serial_log::parse`]: the serial console as structured results;
-//! - [`status::RunStatus`]: how a run ended (the runner's exit codes).
+//! - [`status::RunStatus`]: how a run ended (the runner's exit codes);
+//! - [`compare`], [`explain`], [`svg`] over [`linkmap::LinkMap`]: policies side by side, one pfn, a picture.
 
+pub mod compare;
+pub mod explain;
+pub mod linkmap;
 pub mod profiles;
 pub mod qemu;
 pub mod run;
@@ -15,6 +19,7 @@ pub mod serial_log;
 pub mod setup;
 pub mod sim;
 pub mod status;
+pub mod svg;
 
 pub use profiles::{Profile, PROFILES};
 pub use qemu::{run as run_qemu, RunConfig, RunOutcome};

@@ -3,12 +3,16 @@
 //! `memlab run --profile default`.
 use std::process::ExitCode;
 
-use boot::{profiles, run, sim, USAGE_ERROR};
+use boot::{compare, explain, profiles, run, sim, USAGE_ERROR};
 
-const USAGE: &str = "usage: memlab [run [OPTIONS] | profiles | sim <boot-log> [OPTIONS] | help]
-  run        boot a QEMU profile and run the kernel's self-tests (default: run --profile default)
+const USAGE: &str =
+    "usage: memlab [run [OPTIONS] | profiles | sim <boot-log> [OPTIONS] | compare ... | explain ... | help]
+  run        boot a QEMU profile and run the kernel's self-tests (default: run --profile default); --svg FILE
   profiles   list the QEMU profiles and their command lines
-  sim        simulate memmap init from a Linux boot log (memlab sim --help)";
+  sim        simulate memmap init from a Linux boot log (memlab sim --help); --svg FILE
+  compare    one layout under several policies: memlab compare <boot-log | --profile NAME> [--policies a,b]
+             [--json] [--svg FILE]
+  explain    one pfn: memlab explain <pfn> <boot-log | --profile NAME> [--policy NAME]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -22,6 +26,8 @@ fn main() -> ExitCode {
         "run" => run::main(rest),
         "profiles" => profiles::main(rest),
         "sim" => sim::main(rest),
+        "compare" => compare::main(rest),
+        "explain" => explain::main(rest),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             0

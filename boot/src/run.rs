@@ -2,8 +2,10 @@
 //!
 //! ```text
 //! memlab run [--profile NAME] [--firmware bios|uefi] [--cmdline "k=v ..."] [--timeout SECS] [--gdb]
-//!            [--boot-log] [-- extra qemu args]
+//!            [--boot-log] [--svg FILE] [-- extra qemu args]
 //! ```
+//! `--svg FILE` draws the booted layout: the kernel's serial log replayed in the simulator under the kernel's
+//! policy (the replay equals the kernel, see `memlab_tests::cross_check`), with the kernel's reservations.
 //! Exit status: see [`crate::status::RunStatus`] (0 all self-tests passed ... 7 set-up problem); 64 for a usage
 //! error. The last line names the status and the saved serial log.
 
@@ -16,7 +18,33 @@ use crate::status::RunStatus;
 use crate::USAGE_ERROR;
 
 pub const USAGE: &str = "usage: memlab run [--profile NAME] [--firmware bios|uefi] [--cmdline \"k=v ...\"] \
-[--timeout SECS] [--gdb] [--boot-log] [-- extra qemu args]";
+[--timeout SECS] [--gdb] [--boot-log] [--svg FILE] [-- extra qemu args]";
+
+/// Takes `--svg FILE` / `--svg=FILE` out of `run`'s arguments (before `--`).
+pub fn take_svg(args: &[String]) -> Result<(Option<String>, Vec<String>), String> {
+    let mut svg = None;
+    let mut rest = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let a = &args[i];
+        if a == "--" {
+            rest.extend_from_slice(&args[i..]);
+            break;
+        }
+        if a == "--svg" {
+            svg = Some(args.get(i + 1).cloned().ok_or("--svg needs a value")?);
+            i += 2;
+            continue;
+        }
+        if let Some(v) = a.strip_prefix("--svg=") {
+            svg = Some(v.to_string());
+        } else {
+            rest.push(a.clone());
+        }
+        i += 1;
+    }
+    Ok((svg, rest))
+}
 
 /// Parses `run`'s arguments.
 pub fn parse_args(args: &[String]) -> Result<RunConfig, String> {
@@ -86,7 +114,7 @@ pub fn main(args: &[String]) -> u8 {
         println!("{USAGE}");
         return 0;
     }
-    let cfg = match parse_args(args) {
+    let (svg, cfg) = match take_svg(args).and_then(|(svg, rest)| parse_args(&rest).map(|c| (svg, c))) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("memlab run: {e}\n{USAGE}");
@@ -135,7 +163,35 @@ pub fn main(args: &[String]) -> u8 {
         s => eprintln!("memlab: {} in {:.1} s (status {})", s, secs, s.code()),
     }
     eprintln!("memlab: serial log saved to {}", out.log_path.display());
+    if let Some(path) = svg {
+        if let Err(e) = write_svg(&path, &cfg, &out) {
+            eprintln!("memlab run: {e}");
+            return USAGE_ERROR;
+        }
+        eprintln!("memlab: SVG written to {path}");
+    }
     out.status.code()
+}
+
+/// Replays a run's serial log under the kernel's policy (from its `@@summary`, else the command line's
+/// `holes=`, else the default) and draws it with the kernel's reservations.
+fn write_svg(path: &str, cfg: &RunConfig, out: &qemu::RunOutcome) -> Result<(), String> {
+    let policy = out
+        .log
+        .summary_json
+        .first()
+        .and_then(|j| serde_json::from_str::<serde_json::Value>(j).ok())
+        .and_then(|v| v.get("policy").and_then(|p| p.as_str()).map(String::from))
+        .or_else(|| cfg.cmdline.split_whitespace().find_map(|w| w.strip_prefix("holes=")).map(String::from))
+        .unwrap_or_else(|| mm::policy::DEFAULT_POLICY.to_string());
+    let policy = crate::compare::parse_policies(&policy)?[0];
+    let r = crate::compare::run_log_policy(&out.serial, policy, true)
+        .map_err(|e| format!("cannot draw the run: its serial log does not replay: {e}"))?;
+    let mut r = r;
+    r.serial = Some(out.serial.clone());
+    let row = crate::svg::Row::of_run(&r);
+    let title = format!("memlab run --profile {} ({}), policy {}", cfg.profile.name, cfg.firmware.name(), policy);
+    crate::svg::write(path, &title, &[row])
 }
 
 /// Where the kernel is loaded (kernel/src/main.rs `KERNEL_BASE`), for gdb's symbol offset.

@@ -8,7 +8,7 @@
 //!
 //! Output: the Linux-format lines, then the verifier's findings, then, when the log holds Linux's own hole lines,
 //! whether ours are the same (`--json` prints only the summary object). Large machines run in compressed mode
-//! (see `mm::model`); `--full` materializes every section.
+//! (see `mm::model`); `--full` materializes every section. `--svg FILE` draws the address space ([`crate::svg`]).
 //!
 //! # Invariants
 //! - bad input (unreadable file, no memory map, bad option) is one line on stderr and exit status 2, never a
@@ -34,7 +34,8 @@ pub const SIM_CHECK_FAILED: u8 = 1;
 
 const USAGE: &str =
     "usage: memlab sim <boot-log> [--policy NAME] [--json] [--movablecore=SIZE|N%] [--kernelcore=SIZE|N%|mirror]
-                 [--vm-debug=panic|warn|off] [--no-e820-quirks] [--full] [--no-poison] [--check] [--stats]";
+                 [--vm-debug=panic|warn|off] [--no-e820-quirks] [--full] [--no-poison] [--check] [--stats]
+                 [--svg FILE]";
 
 /// Options of one simulation.
 #[derive(Clone, Debug)]
@@ -49,6 +50,8 @@ pub struct SimOptions {
     pub poison: bool,
     pub check: bool,
     pub stats: bool,
+    /// Write a picture of the address space here (see [`crate::svg`]).
+    pub svg: Option<String>,
 }
 
 impl Default for SimOptions {
@@ -64,6 +67,7 @@ impl Default for SimOptions {
             poison: true,
             check: false,
             stats: false,
+            svg: None,
         }
     }
 }
@@ -271,6 +275,7 @@ fn parse_args(args: &[String]) -> Result<(String, SimOptions), String> {
             "--no-poison" => o.poison = false,
             "--check" => o.check = true,
             "--stats" => o.stats = true,
+            "--svg" => o.svg = Some(value("--svg")?),
             s if s.starts_with("--") => return Err(format!("unknown option \"{}\"", a)),
             _ if file.is_none() => file = Some(a.clone()),
             _ => return Err(format!("unexpected argument \"{}\" (one boot log at a time)", a)),
@@ -316,6 +321,15 @@ pub fn main(args: &[String]) -> u8 {
         println!("{}", mm::report::summary_json(&r.mm, &r.verification));
     } else {
         print!("{}", render(&r, &opts));
+    }
+    if let Some(path) = &opts.svg {
+        let row = crate::svg::Row::of_sim(r.mm.policy.name(), &r);
+        let title = format!("memlab sim {} (policy {})", file, r.mm.policy.name());
+        if let Err(e) = crate::svg::write(path, &title, &[row]) {
+            eprintln!("memlab sim: {}", e);
+            return SIM_USAGE_ERROR;
+        }
+        eprintln!("memlab: sim: SVG written to {}", path);
     }
     let linux = r.linux_hole_lines();
     if opts.check && ((!linux.is_empty() && linux != r.our_hole_lines()) || !r.verification.broken_promises.is_empty())
