@@ -11,6 +11,7 @@
 
 pub mod compare;
 pub mod explain;
+pub mod hotplug;
 pub mod linkmap;
 pub mod profiles;
 pub mod qemu;

@@ -155,6 +155,12 @@ pub const PROFILES: &[Profile] = &[
         nodes: 1,
     },
     Profile {
+        name: "hotplug-demo",
+        description: "pc, 4000M with 4 DIMM slots up to 16G; runs the hotplug script add:512M,del,add:1G,del over QMP",
+        machine: &["-machine", "pc", "-m", "4000M,slots=4,maxmem=16G"],
+        nodes: 1,
+    },
+    Profile {
         name: "m4097",
         description: "pc, 4097M: 1 MiB past 4 GiB of RAM (2019 kpageflags reproducer)",
         machine: &["-machine", "pc", "-m", "4097M"],

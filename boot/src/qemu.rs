@@ -57,6 +57,18 @@ pub struct RunConfig {
     pub extra_qemu_args: Vec<String>,
     /// Copy the serial console to stdout as it arrives.
     pub echo: bool,
+    /// Called with every serial line as it arrives (the hotplug driver listens for the kernel's prompts).
+    pub line_hook: Option<LineHook>,
+}
+
+/// A callback on serial lines.
+#[derive(Clone)]
+pub struct LineHook(pub std::sync::Arc<dyn Fn(&str) + Send + Sync>);
+
+impl std::fmt::Debug for LineHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LineHook")
+    }
 }
 
 impl RunConfig {
@@ -71,6 +83,7 @@ impl RunConfig {
             boot_log: false,
             extra_qemu_args: Vec::new(),
             echo: false,
+            line_hook: None,
         }
     }
 
@@ -114,7 +127,8 @@ fn kernel_hash(boot_log: bool) -> Result<u64, SetupError> {
 
 static UNIQUE: AtomicU64 = AtomicU64::new(0);
 
-fn unique_suffix() -> String {
+/// A suffix unique to this process and call (log files, sockets).
+pub fn unique_suffix() -> String {
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     format!("{}-{}-{}", std::process::id(), nanos % 1_000_000_000, UNIQUE.fetch_add(1, Ordering::Relaxed))
 }
@@ -284,6 +298,9 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, SetupError> {
             let _ = out.flush();
         }
         let _ = log_file.write_all(line.as_bytes());
+        if let Some(h) = &cfg.line_hook {
+            (h.0)(&line);
+        }
         serial.push_str(&line);
     };
     let mut timed_out = false;

@@ -2,8 +2,10 @@
 //!
 //! ```text
 //! memlab run [--profile NAME] [--firmware bios|uefi] [--cmdline "k=v ..."] [--timeout SECS] [--gdb]
-//!            [--boot-log] [--svg FILE] [-- extra qemu args]
+//!            [--boot-log] [--svg FILE] [--hotplug SCRIPT] [-- extra qemu args]
 //! ```
+//! `--hotplug SCRIPT` (and the `hotplug-demo` profile by itself) drives QEMU memory hotplug over QMP while the
+//! kernel serves the events: see [`crate::hotplug`].
 //! `--svg FILE` draws the booted layout: the kernel's serial log replayed in the simulator under the kernel's
 //! policy (the replay equals the kernel, see `memlab_tests::cross_check`), with the kernel's reservations.
 //! Exit status: see [`crate::status::RunStatus`] (0 all self-tests passed ... 7 set-up problem); 64 for a usage
@@ -11,6 +13,7 @@
 
 use std::time::Duration;
 
+use crate::hotplug;
 use crate::profiles;
 use crate::qemu::{self, RunConfig, DEFAULT_TIMEOUT, KERNEL_PATH};
 use crate::setup::Firmware;
@@ -18,10 +21,15 @@ use crate::status::RunStatus;
 use crate::USAGE_ERROR;
 
 pub const USAGE: &str = "usage: memlab run [--profile NAME] [--firmware bios|uefi] [--cmdline \"k=v ...\"] \
-[--timeout SECS] [--gdb] [--boot-log] [--svg FILE] [-- extra qemu args]";
+[--timeout SECS] [--gdb] [--boot-log] [--svg FILE] [--hotplug add:SIZE[@NODE],del,...] [-- extra qemu args]";
 
 /// Takes `--svg FILE` / `--svg=FILE` out of `run`'s arguments (before `--`).
 pub fn take_svg(args: &[String]) -> Result<(Option<String>, Vec<String>), String> {
+    take_value(args, "--svg")
+}
+
+/// Takes `FLAG VALUE` / `FLAG=VALUE` out of `run`'s arguments (before `--`).
+pub fn take_value(args: &[String], flag: &str) -> Result<(Option<String>, Vec<String>), String> {
     let mut svg = None;
     let mut rest = Vec::new();
     let mut i = 0;
@@ -31,12 +39,12 @@ pub fn take_svg(args: &[String]) -> Result<(Option<String>, Vec<String>), String
             rest.extend_from_slice(&args[i..]);
             break;
         }
-        if a == "--svg" {
-            svg = Some(args.get(i + 1).cloned().ok_or("--svg needs a value")?);
+        if a == flag {
+            svg = Some(args.get(i + 1).cloned().ok_or_else(|| format!("{flag} needs a value"))?);
             i += 2;
             continue;
         }
-        if let Some(v) = a.strip_prefix("--svg=") {
+        if let Some(v) = a.strip_prefix(flag).and_then(|v| v.strip_prefix('=')) {
             svg = Some(v.to_string());
         } else {
             rest.push(a.clone());
@@ -114,7 +122,14 @@ pub fn main(args: &[String]) -> u8 {
         println!("{USAGE}");
         return 0;
     }
-    let (svg, cfg) = match take_svg(args).and_then(|(svg, rest)| parse_args(&rest).map(|c| (svg, c))) {
+    let parsed = take_svg(args).and_then(|(svg, rest)| {
+        let (script, rest) = take_value(&rest, "--hotplug")?;
+        let cfg = parse_args(&rest)?;
+        let script = script.or_else(|| hotplug::profile_script(cfg.profile.name).map(String::from));
+        let steps = script.map(|s| hotplug::parse_script(&s)).transpose()?;
+        Ok((svg, cfg, steps))
+    });
+    let (svg, cfg, steps) = match parsed {
         Ok(c) => c,
         Err(e) => {
             eprintln!("memlab run: {e}\n{USAGE}");
@@ -134,13 +149,27 @@ pub fn main(args: &[String]) -> u8 {
             KERNEL_BASE, KERNEL_PATH
         );
     }
-    let out = match qemu::run(&cfg) {
+    let run = match &steps {
+        None => qemu::run(&cfg).map(|o| (o, None)),
+        Some(steps) => {
+            eprintln!("memlab: hotplug script: {} steps driven over QMP", steps.len());
+            hotplug::run(&cfg, steps).map(|(o, d)| (o, Some(d)))
+        }
+    };
+    let (out, driven) = match run {
         Ok(o) => o,
         Err(e) => {
             eprintln!("{e}");
             return RunStatus::Setup.code();
         }
     };
+    if let Some(d) = &driven {
+        let n = d.transcript.iter().filter(|l| l.starts_with("-> ")).count();
+        match &d.result {
+            Ok(()) => eprintln!("memlab: hotplug: every step driven ({} QMP commands)", n),
+            Err(e) => eprintln!("memlab: hotplug: driving failed: {e}"),
+        }
+    }
     let secs = out.duration.as_secs_f64();
     match out.status {
         RunStatus::Timeout => eprintln!(
@@ -169,6 +198,9 @@ pub fn main(args: &[String]) -> u8 {
             return USAGE_ERROR;
         }
         eprintln!("memlab: SVG written to {path}");
+    }
+    if driven.is_some_and(|d| d.result.is_err()) && out.status == RunStatus::Passed {
+        return RunStatus::TestsFailed.code();
     }
     out.status.code()
 }

@@ -93,11 +93,17 @@ fn hotplug_events() -> TestResult {
     Ok(())
 }
 
-/// The node of the SRAT hotplug window holding `addr` (node 0 when there is none).
-fn node_of(addr: u64) -> u32 {
+/// The DIMM's node: its proximity domain (the controller's PXM register, what the DIMM's `_PXM` method returns
+/// to Linux) through the SRAT's PXM-to-node map; else the SRAT hotplug window holding `addr`; else node 0.
+fn node_of(pxm: u32, addr: u64) -> u32 {
     let f = crate::facts();
     if f.options.numa_off {
         return 0;
+    }
+    if let crate::acpi::Numa::Srat(s) = &f.numa {
+        if let Some(nid) = s.node_pxm.iter().position(|&p| p == pxm) {
+            return nid as u32;
+        }
     }
     f.numa.ranges().iter().find(|r| r.hotplug && r.start <= addr && addr < r.end).map_or(0, |r| r.nid)
 }
@@ -124,7 +130,7 @@ fn alloc_low(m: &mut crate::model::Model, order: u32, nid: u32) -> Option<u64> {
 fn insert(s: &Slot) -> TestResult {
     let f = crate::facts();
     let (pfn, nr) = (s.addr >> PAGE_SHIFT, s.size >> PAGE_SHIFT);
-    let nid = node_of(s.addr);
+    let nid = node_of(s.pxm, s.addr);
     println!(
         "memlab: hotplug: slot {} insert: [mem {:#018x}-{:#018x}] pxm {} -> node {}",
         s.slot,
