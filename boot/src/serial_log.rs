@@ -97,6 +97,8 @@ pub struct SerialLog {
     pub warnings: Vec<String>,
     /// `@@summary ` lines, the JSON text after the prefix.
     pub summary_json: Vec<String>,
+    /// `@@hotplug ` lines (one per hotplug event), the JSON text after the prefix.
+    pub hotplug_json: Vec<String>,
     /// `@@hex <name>` dumps, reassembled.
     pub hex_dumps: BTreeMap<String, Vec<u8>>,
     /// Lines that start like a recognized line but do not parse.
@@ -281,6 +283,8 @@ pub fn parse(text: &str) -> SerialLog {
             log.warnings.push(rest.into());
         } else if let Some(rest) = line.strip_prefix("@@summary ") {
             log.summary_json.push(rest.into());
+        } else if let Some(rest) = line.strip_prefix("@@hotplug ") {
+            log.hotplug_json.push(rest.into());
         } else if let Some(rest) = line.strip_prefix("@@hex ") {
             ok = parse_hex_dump(rest, &mut log.hex_dumps).is_some();
         } else if let Some(i) = line.find("EXCEPTION: ") {

@@ -78,6 +78,17 @@ pub fn boot_run(cfg: &RunConfig) -> RunOutcome {
     }
 }
 
+/// Runs QEMU driving a hotplug script (counted against [`MAX_PARALLEL_QEMU`] like any run).
+pub fn hotplug_run(cfg: &RunConfig, script: &str) -> (RunOutcome, boot::hotplug::Driven) {
+    prepare();
+    let steps = boot::hotplug::parse_script(script).unwrap_or_else(|e| panic!("{e}"));
+    let _slot = Slot::take();
+    match boot::hotplug::run(cfg, &steps) {
+        Ok(o) => o,
+        Err(e) => panic!("{e}"),
+    }
+}
+
 /// A readable account of a run for assertion messages.
 pub fn describe(o: &RunOutcome) -> String {
     format!(
