@@ -195,7 +195,7 @@ impl Mm {
         if nr_pages == 0 {
             return Err(HotplugError::Empty);
         }
-        if start_pfn % PAGES_PER_SUBSECTION != 0 || nr_pages % PAGES_PER_SUBSECTION != 0 {
+        if !start_pfn.is_multiple_of(PAGES_PER_SUBSECTION) || !nr_pages.is_multiple_of(PAGES_PER_SUBSECTION) {
             return Err(HotplugError::Unaligned { start_pfn, nr_pages });
         }
         let end = start_pfn.checked_add(nr_pages).ok_or(HotplugError::BeyondPhysmem { pfn: u64::MAX })?;
