@@ -54,6 +54,8 @@ pub struct Options {
     pub numa_off: bool,
     /// `e820_quirks=off`: keep the raw firmware map (no page-0 / BIOS-area adjustments).
     pub e820_quirks: bool,
+    /// `memmodel=vmemmap`: the memmap is one virtually contiguous array (default: classic sparsemem).
+    pub vmemmap: bool,
     /// `hotplug=N`: serve N memory hotplug events from QEMU (self-test `hotplug_events`); 0: off.
     pub hotplug: u32,
     /// `online_policy=`: the zone hot-added memory is onlined into.
@@ -77,6 +79,7 @@ impl Default for Options {
             memmap: Vec::new(),
             numa_off: false,
             e820_quirks: true,
+            vmemmap: false,
             hotplug: 0,
             online_policy: OnlinePolicy::Auto,
             text: String::new(),
@@ -146,6 +149,14 @@ pub const KEYS: &[Key] = &[
     Key {
         spec: KeySpec::new("e820_quirks", ValueKind::Choice(&["on", "off"]), "Linux's early x86 firmware-map fixes"),
         set: |o, v| Ok(o.e820_quirks = v.as_str() != Some("off")),
+    },
+    Key {
+        spec: KeySpec::new(
+            "memmodel",
+            ValueKind::Choice(&["classic", "vmemmap"]),
+            "how pfn_to_page finds a struct page",
+        ),
+        set: |o, v| Ok(o.vmemmap = v.as_str() == Some("vmemmap")),
     },
     Key {
         spec: KeySpec::new("hotplug", ValueKind::Integer, "serve this many QEMU memory hotplug events"),

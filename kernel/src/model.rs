@@ -51,6 +51,76 @@ impl MemmapBacking for DirectMapBacking {
     }
 }
 
+/// Linux x86-64's `VMEMMAP_START` (4-level paging): where the vmemmap goes when its level-4 entries are free.
+pub const VMEMMAP_START: u64 = 0xffff_ea00_0000_0000;
+/// Virtual bytes the vmemmap may need: 64 bytes per 4 KiB page of the 2^46-byte physical address space.
+pub const VMEMMAP_SIZE: u64 = (1u64 << mm::consts::MAX_PHYSMEM_BITS) / 4096 * 64;
+
+/// `memmodel=vmemmap`: the memmap of section `nr` is mapped at `base + section_nr_to_pfn(nr) * 64`, so the whole
+/// memmap is one virtually contiguous array (`pfn_to_page = vmemmap + pfn`), backed only where sections have a
+/// memmap: 2 MiB pages where the memmap (memblock allocates it 2 MiB aligned) allows, 4 KiB pages otherwise;
+/// nothing for absent sections. Page-table pages come from the kernel heap (4 KiB aligned, in the direct map, so
+/// their physical address is their virtual address minus the physical-memory offset).
+pub struct VmemmapBacking {
+    pub phys: PhysMem,
+    pub base: u64,
+}
+
+/// The vmemmap's base when `memmodel=vmemmap`.
+pub static VMEMMAP_BASE: Once<u64> = Once::new();
+
+/// Mapping counters of the vmemmap (for the report and the self-test).
+pub static VMEMMAP_STATS: Mutex<(u64, u64, u64)> = Mutex::new((0, 0, 0));
+
+#[repr(C, align(4096))]
+struct PageTableFrame([u8; 4096]);
+
+/// A zeroed, 4 KiB aligned heap page for a page table, as a physical address; leaked (page tables stay).
+fn heap_frame(offset: u64) -> Option<u64> {
+    let f: &'static mut PageTableFrame = Box::leak(Box::new(PageTableFrame([0; 4096])));
+    let va = f as *mut PageTableFrame as u64;
+    va.checked_sub(offset)
+}
+
+impl MemmapBacking for VmemmapBacking {
+    fn map(&mut self, _phys: u64, _bytes: usize) -> Option<NonNull<u8>> {
+        // Only section memmaps live in the vmemmap; compressed-mode templates are never asked for in the kernel.
+        None
+    }
+
+    fn map_section(&mut self, nr: u64, phys: u64, bytes: usize) -> Option<NonNull<u8>> {
+        if phys == 0 || !self.phys.is_mapped(phys, bytes as u64) {
+            return None;
+        }
+        let virt = self.base + mm::consts::section_nr_to_pfn(nr) * mm::page::PAGE_STRUCT_SIZE;
+        let offset = self.phys.offset();
+        let mut frames = 0;
+        let (huge, small) = crate::paging::map_at(offset, virt, phys, bytes as u64, &mut || {
+            frames += 1;
+            heap_frame(offset)
+        })
+        .ok()?;
+        let mut st = VMEMMAP_STATS.lock();
+        *st = (st.0 + huge, st.1 + small, st.2 + frames);
+        NonNull::new(virt as *mut u8)
+    }
+
+    unsafe fn unmap(&mut self, ptr: NonNull<u8>, bytes: usize) {
+        // Hot-remove: the virtual range goes; the physical memmap goes back to its allocator through the caller.
+        let _ = crate::paging::unmap_at(self.phys.offset(), ptr.as_ptr() as u64, bytes as u64);
+    }
+}
+
+/// The vmemmap's base: `VMEMMAP_START` if its level-4 entries are unused, else the first run of unused upper-half
+/// level-4 entries large enough (the bootloader places its own mappings dynamically).
+pub fn vmemmap_base(phys: &PhysMem) -> Option<u64> {
+    let off = phys.offset();
+    if crate::paging::p4_free(off, VMEMMAP_START, VMEMMAP_SIZE) {
+        return Some(VMEMMAP_START);
+    }
+    (256u64..510).map(|i| 0xffff_0000_0000_0000 | (i << 39)).find(|&b| crate::paging::p4_free(off, b, VMEMMAP_SIZE))
+}
+
 /// The booted model and what the boot measured.
 pub struct Model {
     pub mm: Mm,
@@ -120,7 +190,26 @@ pub fn init(phys: PhysMem, layout: Layout, opts: &Options, distances: Option<Vec
     mo.kernelcore = opts.kernelcore;
     mo.movablecore = opts.movablecore;
     let t0 = crate::time::rdtsc();
-    let mm = Mm::boot(&layout, mo, Box::new(DirectMapBacking { phys })).map_err(|e| format!("{}", e))?;
+    let backing: Box<dyn MemmapBacking + Send> = if opts.vmemmap {
+        let base = vmemmap_base(&phys).ok_or("no free level-4 entries for the vmemmap")?;
+        VMEMMAP_BASE.call_once(|| base);
+        println!("memlab: memory model: sparsemem-vmemmap, vmemmap at {:#x}", base);
+        Box::new(VmemmapBacking { phys, base })
+    } else {
+        println!("memlab: memory model: classic sparsemem (memmap used through the direct map)");
+        Box::new(DirectMapBacking { phys })
+    };
+    let mm = Mm::boot(&layout, mo, backing).map_err(|e| format!("{}", e))?;
+    if opts.vmemmap {
+        let (huge, small, frames) = *VMEMMAP_STATS.lock();
+        println!(
+            "memlab: vmemmap: {} 2 MiB pages, {} 4 KiB pages, {} page-table pages for {} sections",
+            huge,
+            small,
+            frames,
+            mm.sparse.valid_sections().count()
+        );
+    }
     let boot_cycles = crate::time::rdtsc() - t0;
     for l in &mm.lines {
         println!("{}", l);

@@ -1,5 +1,8 @@
-//! The direct map for hot-added memory: maps and unmaps physical ranges at `physical_memory_offset + phys` with
-//! 2 MiB pages (Linux's `arch_add_memory` -> `init_memory_mapping`; `arch_remove_memory` -> unmapping).
+//! Kernel page-table changes: the direct map for hot-added memory (physical ranges at
+//! `physical_memory_offset + phys` with 2 MiB pages, Linux's `arch_add_memory` -> `init_memory_mapping`;
+//! `arch_remove_memory` -> unmapping), and the vmemmap (each section's memmap at `VMEMMAP + pfn * 64`, 2 MiB
+//! pages where both addresses allow it, 4 KiB pages elsewhere: `vmemmap_populate_hugepages` /
+//! `vmemmap_populate_basepages`).
 //!
 //! The bootloader maps physical memory up to the end of the boot-time memory map (at least 4 GiB); a DIMM QEMU
 //! plugs later lies above that, so the kernel maps it before touching it (its struct pages live in boot memory,
@@ -81,27 +84,97 @@ pub fn map(offset: u64, start: u64, end: u64, frame: &mut dyn FnMut() -> Option<
     if start % HUGE != 0 || end % HUGE != 0 || start >= end {
         return Err(MapError::Unaligned { start, end });
     }
+    map_at(offset, offset + start, start, end - start, frame).map(|_| ())
+}
+
+/// Maps `len` bytes of physical memory at `phys` to virtual `virt` (both 4 KiB aligned), writable: with 2 MiB
+/// pages where virtual and physical addresses are both 2 MiB aligned and 2 MiB remain, 4 KiB pages elsewhere.
+/// Page-table frames come from `frame`. Returns the number of 2 MiB and 4 KiB pages mapped.
+pub fn map_at(
+    offset: u64,
+    virt: u64,
+    phys: u64,
+    len: u64,
+    frame: &mut dyn FnMut() -> Option<u64>,
+) -> Result<(u64, u64), MapError> {
+    if virt % 4096 != 0 || phys % 4096 != 0 || len % 4096 != 0 || len == 0 {
+        return Err(MapError::Unaligned { start: phys, end: phys.wrapping_add(len) });
+    }
     // SAFETY: `offset` is the physical-memory offset (callers pass `PhysMem`'s), and the kernel is single-threaded
     // with interrupts off, so nothing else holds the page tables during this call.
     let mut pt = unsafe { active(offset) };
     let mut frames = Frames(frame);
-    let mut pa = start;
-    while pa < end {
-        let page = Page::<Size2MiB>::containing_address(VirtAddr::new(offset + pa));
-        let phys = PhysFrame::<Size2MiB>::containing_address(PhysAddr::new(pa));
-        let flags = PageTableFlags::PRESENT | PageTableFlags::WRITABLE;
-        // SAFETY: the physical range is a DIMM the caller owns and nothing maps yet (an existing mapping is an
-        // error, never replaced), so the new mapping aliases no memory Rust code holds references to.
-        match unsafe { pt.map_to(page, phys, flags, &mut frames) } {
-            Ok(flush) => flush.flush(),
-            Err(MapToError::PageAlreadyMapped(_)) | Err(MapToError::ParentEntryHugePage) => {
-                return Err(MapError::AlreadyMapped { phys: pa })
-            }
-            Err(MapToError::FrameAllocationFailed) => return Err(MapError::NoFrame),
+    let flags = PageTableFlags::PRESENT | PageTableFlags::WRITABLE;
+    let (mut huge, mut small) = (0, 0);
+    let mut off = 0;
+    while off < len {
+        let (va, pa) = (virt + off, phys + off);
+        if va % HUGE == 0 && pa % HUGE == 0 && len - off >= HUGE {
+            let page = Page::<Size2MiB>::containing_address(VirtAddr::new(va));
+            let frame = PhysFrame::<Size2MiB>::containing_address(PhysAddr::new(pa));
+            // SAFETY: the physical range is memory the caller owns (a DIMM, or a memmap memblock reserved) and
+            // the virtual page is unused (an existing mapping is an error, never replaced), so the new mapping
+            // aliases no memory Rust code holds references to through this address.
+            check(unsafe { pt.map_to(page, frame, flags, &mut frames) }.map(|f| f.flush()), pa)?;
+            huge += 1;
+            off += HUGE;
+        } else {
+            let page = Page::<Size4KiB>::containing_address(VirtAddr::new(va));
+            let frame = PhysFrame::<Size4KiB>::containing_address(PhysAddr::new(pa));
+            // SAFETY: as above, for one 4 KiB page.
+            check(unsafe { pt.map_to(page, frame, flags, &mut frames) }.map(|f| f.flush()), pa)?;
+            small += 1;
+            off += 4096;
         }
-        pa += HUGE;
+    }
+    Ok((huge, small))
+}
+
+fn check<S: x86_64::structures::paging::PageSize>(r: Result<(), MapToError<S>>, pa: u64) -> Result<(), MapError> {
+    match r {
+        Ok(()) => Ok(()),
+        Err(MapToError::PageAlreadyMapped(_)) | Err(MapToError::ParentEntryHugePage) => {
+            Err(MapError::AlreadyMapped { phys: pa })
+        }
+        Err(MapToError::FrameAllocationFailed) => Err(MapError::NoFrame),
+    }
+}
+
+/// Unmaps `[virt, virt + len)` mapped by [`map_at`] (2 MiB and 4 KiB pages alike).
+pub fn unmap_at(offset: u64, virt: u64, len: u64) -> Result<(), MapError> {
+    // SAFETY: as in `map`.
+    let mut pt = unsafe { active(offset) };
+    let mut off = 0;
+    while off < len {
+        let va = virt + off;
+        if va % HUGE == 0 && len - off >= HUGE {
+            match pt.unmap(Page::<Size2MiB>::containing_address(VirtAddr::new(va))) {
+                Ok((_, f)) => {
+                    f.flush();
+                    off += HUGE;
+                    continue;
+                }
+                Err(UnmapError::ParentEntryHugePage) | Err(UnmapError::PageNotMapped) => {}
+                Err(_) => return Err(MapError::Other { phys: va }),
+            }
+        }
+        match pt.unmap(Page::<Size4KiB>::containing_address(VirtAddr::new(va))) {
+            Ok((_, f)) => f.flush(),
+            Err(_) => return Err(MapError::NotMapped { phys: va }),
+        }
+        off += 4096;
     }
     Ok(())
+}
+
+/// Whether the level-4 entries covering `[virt, virt + len)` are all unused (a region free for the vmemmap).
+pub fn p4_free(offset: u64, virt: u64, len: u64) -> bool {
+    let (l4, _) = Cr3::read();
+    // SAFETY: the level-4 table is mapped at `offset + phys` (the physical-memory mapping) and only read here.
+    let p4 = unsafe { &*((offset + l4.start_address().as_u64()) as *const PageTable) };
+    let first = VirtAddr::new(virt).p4_index();
+    let last = VirtAddr::new(virt + len - 1).p4_index();
+    (u16::from(first)..=u16::from(last)).all(|i| p4[i as usize].is_unused())
 }
 
 /// Unmaps `[start, end)` mapped by [`map`].

@@ -32,6 +32,7 @@ pub static TESTS: &[SelfTest] = &[
     SelfTest { name: "mm_accounting", run: mm_accounting },
     SelfTest { name: "mm_pfn_valid_semantics", run: mm_pfn_valid_semantics },
     SelfTest { name: "mm_poison_detected", run: mm_poison_detected },
+    SelfTest { name: "mm_memmap_layout", run: mm_memmap_layout },
     SelfTest { name: "mm_timing_recorded", run: mm_timing_recorded },
     SelfTest { name: "buddy_handover_accounting", run: buddy_handover_accounting },
     SelfTest { name: "buddy_drain_and_refill", run: buddy_drain_and_refill },
@@ -561,5 +562,45 @@ fn heap_grows_from_buddy() -> TestResult {
         s2.grown_regions,
         crate::heap::GROW_BYTES >> 10
     );
+    Ok(())
+}
+
+/// The memory model's layout: under `memmodel=vmemmap` the struct page of every section's first and last pfn is at
+/// `vmemmap + pfn * 64` and the 2 MiB of vmemmap of a section without memmap is not mapped; under classic
+/// sparsemem it is at `direct map + memmap_phys`. In both, the bytes seen there are the bytes of the section's
+/// physical memmap seen through the direct map (the same memory, not a copy).
+fn mm_memmap_layout() -> TestResult {
+    let f = facts();
+    let m = crate::model::MODEL.get().ok_or("the memory model was not booted")?.lock();
+    let off = f.phys.offset();
+    let base = crate::model::VMEMMAP_BASE.get().copied();
+    check_eq!(base.is_some(), f.options.vmemmap);
+    let valid: Vec<u64> = m.mm.sparse.valid_sections().collect();
+    check!(!valid.is_empty());
+    for &nr in &valid {
+        let ms = m.mm.sparse.section(nr).ok_or("a valid section has no mem_section")?;
+        let start = mm::consts::section_nr_to_pfn(nr);
+        for (i, pfn) in [(0u64, start), (mm::consts::PAGES_PER_SECTION - 1, start + mm::consts::PAGES_PER_SECTION - 1)]
+        {
+            let page = m.mm.sparse.pfn_to_page(pfn).ok_or("a valid pfn has no struct page")?;
+            let va = page as *const mm::page::Page as u64;
+            let expected = match base {
+                Some(b) => b + pfn * 64,
+                None => off + ms.memmap_phys + i * 64,
+            };
+            check_eq!((pfn, va), (pfn, expected));
+            let direct = f.phys.bytes(ms.memmap_phys + i * 64, 64).ok_or("the memmap is not in the direct map")?;
+            let seen: [u8; 64] = page.to_bytes();
+            check!(seen[..] == direct[..], "pfn {:#x}: the struct page differs from its physical memmap", pfn);
+        }
+    }
+    if let Some(b) = base {
+        let last = *valid.last().unwrap_or(&0);
+        let hole = (0..last).find(|nr| !valid.contains(nr));
+        if let Some(nr) = hole {
+            let va = b + mm::consts::section_nr_to_pfn(nr) * 64;
+            check!(!f.phys.virt_mapped(va), "section {} has no memmap but its vmemmap {:#x} is mapped", nr, va);
+        }
+    }
     Ok(())
 }

@@ -92,6 +92,22 @@ pub struct Page {
     pub memcg_data: u64,
 }
 
+impl Page {
+    /// The 64 bytes of the struct page as they lie in memory (x86-64: little-endian, `repr(C)` field order).
+    pub fn to_bytes(&self) -> [u8; 64] {
+        let mut b = [0u8; 64];
+        for (i, w) in
+            [self.flags, self.lru_next, self.lru_prev, self.mapping, self.index, self.private].iter().enumerate()
+        {
+            b[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
+        }
+        b[48..52].copy_from_slice(&self.mapcount.to_le_bytes());
+        b[52..56].copy_from_slice(&self.refcount.to_le_bytes());
+        b[56..64].copy_from_slice(&self.memcg_data.to_le_bytes());
+        b
+    }
+}
+
 const _: () = assert!(core::mem::size_of::<Page>() == PAGE_STRUCT_SIZE as usize);
 const _: () = assert!(core::mem::align_of::<Page>() == 64);
 

@@ -82,6 +82,14 @@ pub trait MemmapBacking {
     /// the caller; the host ignores it), aligned to 64 bytes. The content is unspecified; the caller fills it.
     fn map(&mut self, phys: u64, bytes: usize) -> Option<NonNull<u8>>;
 
+    /// Memory for the memmap of section `nr` placed at `phys`: where a backing puts it may depend on the
+    /// section (the kernel's vmemmap maps it at `vmemmap + section_nr_to_pfn(nr) * 64`, so that `pfn_to_page`
+    /// is one addition). Defaults to [`MemmapBacking::map`].
+    fn map_section(&mut self, nr: u64, phys: u64, bytes: usize) -> Option<NonNull<u8>> {
+        let _ = nr;
+        self.map(phys, bytes)
+    }
+
     /// Gives back memory obtained from [`MemmapBacking::map`].
     ///
     /// # Safety
@@ -279,7 +287,7 @@ impl Sparse {
         let bytes = MEMMAP_BYTES_PER_SECTION as usize;
         let ptr = self
             .backing
-            .map(memmap_phys, bytes)
+            .map_section(nr, memmap_phys, bytes)
             .ok_or(SparseError::NoMemmapMemory { section: nr, bytes: bytes as u64 })?;
         assert!(ptr.as_ptr() as usize % 64 == 0, "MemmapBacking returned memory that is not 64-byte aligned");
         let pages = ptr.as_ptr() as *mut Page;
@@ -321,8 +329,10 @@ impl Sparse {
         // SAFETY: a uniform section's memmap memory is one initialized template page owned by us.
         let template = unsafe { *(template_ptr.as_ptr() as *const Page) };
         let bytes = MEMMAP_BYTES_PER_SECTION as usize;
-        let ptr =
-            self.backing.map(phys, bytes).ok_or(SparseError::NoMemmapMemory { section: nr, bytes: bytes as u64 })?;
+        let ptr = self
+            .backing
+            .map_section(nr, phys, bytes)
+            .ok_or(SparseError::NoMemmapMemory { section: nr, bytes: bytes as u64 })?;
         assert!(ptr.as_ptr() as usize % 64 == 0, "MemmapBacking returned memory that is not 64-byte aligned");
         let start = section_nr_to_pfn(nr);
         let self_linked = !template.is_poisoned() && template.lru_next == start && template.lru_prev == start;

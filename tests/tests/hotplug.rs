@@ -99,3 +99,15 @@ fn a_dimm_on_node_1() {
     assert_eq!(span(&ev[0], "node_span_after").1, DIMM + 0x10000);
     assert_eq!(ev[1]["free_after"].as_u64(), ev[0]["free_before"].as_u64());
 }
+
+#[test]
+fn vmemmap_add_remove() {
+    // Under memmodel=vmemmap the DIMM's memmap is mapped into the vmemmap at add and unmapped at remove.
+    let cfg = config("hotplug-demo", Firmware::Bios, "memmodel=vmemmap");
+    let (o, d) = hotplug_run(&cfg, "add:512M,del");
+    assert!(d.result.is_ok(), "{:?}\n{}", d.result, describe(&o));
+    assert_eq!(o.status, boot::RunStatus::Passed, "{}", describe(&o));
+    let ev = events(&o);
+    assert_eq!(ev[0]["dimm_pages_allocatable"].as_u64(), Some(0x20000));
+    assert_eq!(ev[1]["free_after"].as_u64(), ev[0]["free_before"].as_u64());
+}
