@@ -167,21 +167,7 @@ fn insert(s: &Slot) -> TestResult {
         let ch = m.mm.online_pages(&mut m.buddy, pfn, nr, zone).map_err(|e| format!("{}", e))?;
         let free2 = m.buddy.total_free_pages();
         check_eq!(free2, free1 + nr);
-        println!(
-            "memlab: hotplug: online [mem {:#018x}-{:#018x}] node {} zone {}: zone span {:#x}-{:#x} -> {:#x}-{:#x}, node span {:#x}-{:#x} -> {:#x}-{:#x}",
-            s.addr,
-            s.addr + s.size - 1,
-            nid,
-            zone.name(),
-            ch.zone_before.0,
-            ch.zone_before.1,
-            ch.zone_after.0,
-            ch.zone_after.1,
-            ch.node_before.0,
-            ch.node_before.1,
-            ch.node_after.0,
-            ch.node_after.1
-        );
+        println!("memlab: hotplug: online [mem {:#018x}-{:#018x}] {}", s.addr, s.addr + s.size - 1, ch);
         // Every page of the DIMM is allocatable, and really memory.
         let mut blocks: Vec<(u64, u32)> = Vec::new();
         let mut seen = vec![0u64; (nr as usize).div_ceil(64)];
@@ -298,19 +284,7 @@ fn remove(s: &Slot) -> TestResult {
     m.buddy.check(&m.mm).map_err(|e| format!("{}", e))?;
     let v = verify(&m.mm);
     check!(v.accounting.is_empty(), "accounting after remove: {:?}", v.accounting);
-    println!(
-        "memlab: hotplug: offline+remove node {} zone {}: zone span {:#x}-{:#x} -> {:#x}-{:#x}, node span {:#x}-{:#x} -> {:#x}-{:#x}",
-        ch.nid,
-        ch.zone.name(),
-        ch.zone_before.0,
-        ch.zone_before.1,
-        ch.zone_after.0,
-        ch.zone_after.1,
-        ch.node_before.0,
-        ch.node_before.1,
-        ch.node_after.0,
-        ch.node_after.1
-    );
+    println!("memlab: hotplug: offline+remove {}", ch);
     println!(
         "@@hotplug {{\"event\":\"remove\",\"slot\":{},\"start_pfn\":{},\"nr_pages\":{},\"nid\":{},\"zone\":\"{}\",\"zone_span_before\":{},\"zone_span_after\":{},\"node_span_before\":{},\"node_span_after\":{},\"free_before\":{},\"free_after\":{},\"memmap_sections_freed\":{}}}",
         s.slot,

@@ -185,6 +185,40 @@ pub struct SpanChange {
     pub node_after: (u64, u64),
 }
 
+impl fmt::Display for SpanChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "node {} zone {}: zone span {:#x}-{:#x} -> {:#x}-{:#x}, node span {:#x}-{:#x} -> {:#x}-{:#x}",
+            self.nid,
+            self.zone.name(),
+            self.zone_before.0,
+            self.zone_before.1,
+            self.zone_after.0,
+            self.zone_after.1,
+            self.node_before.0,
+            self.node_before.1,
+            self.node_after.0,
+            self.node_after.1
+        )
+    }
+}
+
+/// Calls `f` with the struct pages of `[start, end)`, one section's part at a time (sections without a memmap are
+/// skipped), and the first pfn of each part.
+fn for_each_section_part(mm: &mut Mm, start: u64, end: u64, mut f: impl FnMut(u64, &mut [Page])) {
+    let mut pfn = start;
+    while pfn < end {
+        let nr = pfn_to_section_nr(pfn);
+        let sec_start = section_nr_to_pfn(nr);
+        let chunk_end = (sec_start + PAGES_PER_SECTION).min(end);
+        if let Some(pages) = mm.sparse.section_pages_mut(nr) {
+            f(pfn, &mut pages[(pfn - sec_start) as usize..(chunk_end - sec_start) as usize]);
+        }
+        pfn = chunk_end;
+    }
+}
+
 /// `zone_intersects`.
 fn zone_intersects(start: u64, end: u64, zs: u64, ze: u64) -> bool {
     zs < ze && start < ze && zs < end
@@ -351,20 +385,11 @@ impl Mm {
         }
         // memmap_init_range(MEMINIT_HOTPLUG, MIGRATE_ISOLATE).
         let z = zone as u8;
-        let mut pfn = start_pfn;
-        while pfn < end {
-            let nr = pfn_to_section_nr(pfn);
-            let sec_start = section_nr_to_pfn(nr);
-            let chunk_end = (sec_start + PAGES_PER_SECTION).min(end);
-            if let Some(pages) = self.sparse.section_pages_mut(nr) {
-                for (i, page) in
-                    pages[(pfn - sec_start) as usize..(chunk_end - sec_start) as usize].iter_mut().enumerate()
-                {
-                    page.init_single(pfn + i as u64, z, nid);
-                }
+        for_each_section_part(self, start_pfn, end, |first, pages| {
+            for (i, page) in pages.iter_mut().enumerate() {
+                page.init_single(first + i as u64, z, nid);
             }
-            pfn = chunk_end;
-        }
+        });
         self.set_pageblocks(start_pfn, end, migratetype::ISOLATE, "move_pfn_range_to_zone")?;
         {
             let node = &mut self.zones.nodes[nid as usize];
@@ -437,16 +462,7 @@ impl Mm {
             node.node_present_pages -= nr_pages;
         }
         // remove_pfn_range_from_zone: poison, then shrink_zone_span + update_pgdat_span.
-        let mut pfn = start_pfn;
-        while pfn < end {
-            let nr = pfn_to_section_nr(pfn);
-            let sec_start = section_nr_to_pfn(nr);
-            let chunk_end = (sec_start + PAGES_PER_SECTION).min(end);
-            if let Some(pages) = self.sparse.section_pages_mut(nr) {
-                pages[(pfn - sec_start) as usize..(chunk_end - sec_start) as usize].fill(Page::POISONED);
-            }
-            pfn = chunk_end;
-        }
+        for_each_section_part(self, start_pfn, end, |_, pages| pages.fill(Page::POISONED));
         self.shrink_zone_span(nid, zone, start_pfn, end);
         self.update_pgdat_span(nid);
         self.sync_buddy_span(buddy, nid, zone);
