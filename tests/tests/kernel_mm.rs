@@ -155,7 +155,11 @@ fn lab_tools_on(o: &RunOutcome, policy: &'static str) -> Result<(), String> {
     let (first, last) = (valid.first().ok_or("no valid section")?, valid.last().ok_or("no valid section")?);
     for pfn in [mm::consts::section_nr_to_pfn(*first), mm::consts::section_nr_to_pfn(*last + 1) - 1] {
         let e = boot::explain::explain(&r, pfn);
-        if !e.contains(&format!("pfn {pfn:#x}")) || !e.contains("section:") || !e.contains("links:") {
+        if !e.contains(&format!("pfn {pfn:#x}"))
+            || !e.contains("section:")
+            || !e.contains("page:")
+            || !e.contains("rule:")
+        {
             return Err(format!("explain {pfn:#x}:\n{e}"));
         }
     }
