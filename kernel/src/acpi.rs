@@ -71,6 +71,9 @@ pub fn print(numa: &Numa) {
         // The error's text starts with "ACPI: ".
         Numa::Malformed(e) => log::warn!("{}; continuing as a single node", e),
         Numa::Srat(s) => {
+            for u in &s.skipped {
+                log::warn!("{}", u);
+            }
             for m in &s.memory {
                 println!("{}", m);
             }

@@ -1,0 +1,270 @@
+//! `stress=<seconds>`: random allocation traffic over the buddy allocator the boot built, verified every round.
+//!
+//! A round is [`OPS_PER_ROUND`] operations drawn from a xorshift64 generator with a fixed, printed seed: an
+//! allocation (order 0..=MAX_PAGE_ORDER, small orders likelier; any node; any highest zone; migratetype
+//! UNMOVABLE, MOVABLE, RECLAIMABLE or HIGHATOMIC) or the free of a random live block. After each round the
+//! verifier runs: `Buddy::check` (lists, counters, every page's state) and the accounting of every zone
+//! (free + allocated + reserved = present with reserved = present - managed, free + allocated = managed) and this
+//! module's own count of the pages it holds per zone against the allocator's `allocated_pages` growth since the
+//! start. One line per round, then everything is freed, the free-block shape (pfn, order, node, zone) must be the
+//! one before the run, and one `@@stress {json}` line sums it up. Time is the TSC, its rate from CPUID or the PIT
+//! (`time::tsc_khz_or_calibrate`).
+//!
+//! Only the public `Buddy` API is used (`alloc_pages`, `free_pages`, `check`, `zone_counts`, `free_blocks`).
+//!
+//! # Invariants
+//! - the run leaves the allocator as it found it (same free pages, same free-block shape), or reports why not;
+//! - no heap allocation happens while the model lock is held inside a round (the live-block table and all
+//!   counters are allocated before), so a heap that grows from buddy pages cannot deadlock on it;
+//! - a failed check stops the run with an `Err` naming the round and the check.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use mm::buddy::AllocError;
+use mm::consts::{MAX_NUMNODES, MAX_PAGE_ORDER};
+use mm::sparse::migratetype;
+use mm::zones::{ZoneType, MAX_NR_ZONES};
+
+use crate::println;
+use crate::time::rdtsc;
+
+/// The generator's seed (printed; the same seed gives the same traffic on the same layout).
+pub const SEED: u64 = 0x6d65_6d6c_6162_2153;
+/// Operations per round (the verifier runs after each round).
+pub const OPS_PER_ROUND: u64 = 4096;
+/// Live blocks held at most: more allocations turn into frees.
+pub const MAX_LIVE: usize = 8192;
+
+/// Per-node counters.
+#[derive(Clone, Copy, Default)]
+struct NodeCounts {
+    allocs: u64,
+    frees: u64,
+    pages_allocated: u64,
+}
+
+/// One live block: pfn, order, and the zone index (`nid * MAX_NR_ZONES + zone`) it came from.
+#[derive(Clone, Copy)]
+struct Live {
+    pfn: u64,
+    order: u32,
+    zone_ix: usize,
+}
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// Runs the stress for `secs` seconds (at least one round). Returns the `@@stress` JSON object.
+pub fn run(secs: u64) -> Result<String, String> {
+    let model = crate::model::MODEL.get().ok_or("the memory model was not booted")?;
+    let (khz, khz_source) = crate::time::tsc_khz_or_calibrate();
+    println!("memlab: stress: {} s, seed {:#x}, tsc {} kHz ({})", secs, SEED, khz, khz_source);
+
+    // Everything the rounds write is allocated here, before the lock.
+    let mut live: Vec<Live> = Vec::with_capacity(MAX_LIVE);
+    let mut nodes = [NodeCounts::default(); MAX_NUMNODES];
+    let mut held = [0u64; MAX_NUMNODES * MAX_NR_ZONES];
+    let mut base_allocated = [0u64; MAX_NUMNODES * MAX_NR_ZONES];
+    let (nr_nodes, initial_shape, initial_free) = {
+        let m = model.lock();
+        for (ix, b) in base_allocated.iter_mut().enumerate() {
+            let Some(z) = ZoneType::from_index(ix % MAX_NR_ZONES) else { continue };
+            *b = m.buddy.zone_counts((ix / MAX_NR_ZONES) as u32, z).map_or(0, |c| c.allocated_pages);
+        }
+        (m.mm.zones.nodes.len(), shape(&m), m.buddy.total_free_pages())
+    };
+    let mut rng = Rng(SEED);
+    let (mut rounds, mut ops, mut allocs, mut frees, mut failures, mut max_order) =
+        (0u64, 0u64, 0u64, 0u64, 0u64, 0u32);
+    let t0 = rdtsc();
+    let deadline = t0.saturating_add(secs.saturating_mul(khz).saturating_mul(1000));
+    loop {
+        let r0 = rdtsc();
+        let (round_allocs, round_frees, round_failures, free_now, live_pages) = {
+            let mut guard = model.lock();
+            let m = &mut *guard;
+            let (mut ra, mut rf, mut rx) = (0u64, 0u64, 0u64);
+            for _ in 0..OPS_PER_ROUND {
+                let r = rng.next();
+                let alloc = live.is_empty() || (live.len() < MAX_LIVE && r % 8 < 5);
+                if alloc {
+                    // Order k with probability about 2^-(k+1).
+                    let order = ((r >> 3) as u32).trailing_ones().min(MAX_PAGE_ORDER);
+                    let nid = ((r >> 16) % nr_nodes as u64) as u32;
+                    let zone = ZoneType::ALL[((r >> 24) % MAX_NR_ZONES as u64) as usize];
+                    let mt = [
+                        migratetype::UNMOVABLE,
+                        migratetype::MOVABLE,
+                        migratetype::RECLAIMABLE,
+                        migratetype::HIGHATOMIC,
+                    ][((r >> 32) % 4) as usize];
+                    match m.buddy.alloc_pages(&mut m.mm, order, zone, nid, mt) {
+                        Ok(pfn) => {
+                            let links =
+                                m.mm.sparse
+                                    .pfn_to_page(pfn)
+                                    .ok_or_else(|| format!("round {}: pfn {:#x} has no struct page", rounds, pfn))?
+                                    .links(pfn)
+                                    .map_err(|e| format!("round {}: {}", rounds, e))?;
+                            let zone_ix = links.nid as usize * MAX_NR_ZONES + links.zone as usize;
+                            live.push(Live { pfn, order, zone_ix });
+                            held[zone_ix] += 1 << order;
+                            let n = &mut nodes[links.nid as usize];
+                            n.allocs += 1;
+                            n.pages_allocated += 1 << order;
+                            max_order = max_order.max(order);
+                            ra += 1;
+                        }
+                        Err(AllocError::NoMemory { .. }) => rx += 1,
+                        Err(e) => return Err(format!("round {}: {}", rounds, e)),
+                    }
+                } else {
+                    let b = live.swap_remove((r >> 8) as usize % live.len());
+                    m.buddy.free_pages(&mut m.mm, b.pfn, b.order).map_err(|e| format!("round {}: {}", rounds, e))?;
+                    held[b.zone_ix] -= 1 << b.order;
+                    nodes[b.zone_ix / MAX_NR_ZONES].frees += 1;
+                    rf += 1;
+                }
+            }
+            verify(m, &held, &base_allocated).map_err(|e| format!("round {}: {}", rounds, e))?;
+            (ra, rf, rx, m.buddy.total_free_pages(), held.iter().sum::<u64>())
+        };
+        rounds += 1;
+        ops += OPS_PER_ROUND;
+        allocs += round_allocs;
+        frees += round_frees;
+        failures += round_failures;
+        let now = rdtsc();
+        println!(
+            "memlab: stress: round {}: {} ops ({} allocs, {} frees, {} failures), live {} blocks / {} pages, free {}, verified, {} ms",
+            rounds,
+            OPS_PER_ROUND,
+            round_allocs,
+            round_frees,
+            round_failures,
+            live.len(),
+            live_pages,
+            free_now,
+            (now - r0) / khz
+        );
+        if now >= deadline {
+            break;
+        }
+    }
+
+    // Give everything back; the allocator must look as it did before.
+    let (final_free, final_shape) = {
+        let mut guard = model.lock();
+        let m = &mut *guard;
+        for b in live.drain(..) {
+            m.buddy.free_pages(&mut m.mm, b.pfn, b.order).map_err(|e| format!("final free: {}", e))?;
+            held[b.zone_ix] -= 1 << b.order;
+            nodes[b.zone_ix / MAX_NR_ZONES].frees += 1;
+            frees += 1;
+        }
+        verify(m, &held, &base_allocated).map_err(|e| format!("after the final free: {}", e))?;
+        (m.buddy.total_free_pages(), shape(m))
+    };
+    if final_free != initial_free {
+        return Err(format!("free pages {} after the run, {} before", final_free, initial_free));
+    }
+    if final_shape != initial_shape {
+        let first = final_shape.iter().zip(&initial_shape).position(|(a, b)| a != b).unwrap_or(0);
+        return Err(format!(
+            "free-block shape changed: {} blocks after, {} before; first difference at block {}",
+            final_shape.len(),
+            initial_shape.len(),
+            first
+        ));
+    }
+    let elapsed_ms = (rdtsc() - t0) / khz;
+    let per_node: Vec<String> = nodes
+        .iter()
+        .take(nr_nodes)
+        .enumerate()
+        .map(|(nid, n)| {
+            format!(
+                "{{\"nid\":{},\"allocs\":{},\"frees\":{},\"pages_allocated\":{}}}",
+                nid, n.allocs, n.frees, n.pages_allocated
+            )
+        })
+        .collect();
+    Ok(format!(
+        "{{\"seed\":{},\"seconds\":{},\"elapsed_ms\":{},\"tsc_khz\":{},\"tsc_source\":\"{}\",\"rounds\":{},\"ops\":{},\"allocs\":{},\"frees\":{},\"failures\":{},\"max_order\":{},\"free_pages\":{},\"shape_restored\":true,\"nodes\":[{}]}}",
+        SEED,
+        secs,
+        elapsed_ms,
+        khz,
+        khz_source,
+        rounds,
+        ops,
+        allocs,
+        frees,
+        failures,
+        max_order,
+        final_free,
+        per_node.join(",")
+    ))
+}
+
+/// The verifier of one round: the allocator's own check, the zone accounting, and the pages this run holds per
+/// zone against the growth of the zone's `allocated_pages`.
+fn verify(m: &crate::model::Model, held: &[u64], base: &[u64]) -> Result<(), String> {
+    m.buddy.check(&m.mm).map_err(|e| format!("Buddy::check: {}", e))?;
+    for (ix, (&h, &b)) in held.iter().zip(base).enumerate() {
+        let nid = (ix / MAX_NR_ZONES) as u32;
+        let Some(zone) = ZoneType::from_index(ix % MAX_NR_ZONES) else { continue };
+        let Some(z) = m.buddy.zone_counts(nid, zone) else {
+            if h != 0 {
+                return Err(format!(
+                    "node {} zone {}: {} pages held in a zone the allocator lacks",
+                    nid,
+                    zone.name(),
+                    h
+                ));
+            }
+            continue;
+        };
+        let reserved = z.present_pages.checked_sub(z.managed_pages);
+        if reserved.is_none() || z.free_pages + z.allocated_pages != z.managed_pages {
+            return Err(format!(
+                "node {} zone {}: free {} + allocated {} + reserved (present {} - managed {}) != present",
+                nid,
+                zone.name(),
+                z.free_pages,
+                z.allocated_pages,
+                z.present_pages,
+                z.managed_pages
+            ));
+        }
+        if z.allocated_pages != b + h {
+            return Err(format!(
+                "node {} zone {}: allocated {} pages, expected {} before the run + {} held by it",
+                nid,
+                zone.name(),
+                z.allocated_pages,
+                b,
+                h
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The free blocks as (pfn, order, node, zone), sorted.
+fn shape(m: &crate::model::Model) -> Vec<(u64, u32, u32, ZoneType)> {
+    let mut v: Vec<(u64, u32, u32, ZoneType)> =
+        m.buddy.free_blocks(&m.mm).iter().map(|b| (b.pfn, b.order, b.nid, b.zone)).collect();
+    v.sort_unstable();
+    v
+}
