@@ -348,6 +348,33 @@ fn malformed_srat_gives_one_warning_and_a_single_node() {
     assert!(o.log.srat.is_empty(), "{ctx}");
 }
 
+#[test]
+fn unknown_srat_entry_type_is_skipped_with_a_warning() {
+    // The numa2 SRAT with one more entry of a type nobody defines (0x7f, 16 bytes), injected with -acpitable.
+    let fixture = include_bytes!("../../mm/tests/fixtures/srat-pc-numa2.bin");
+    let mut srat = mm::acpi::parse_srat(fixture).unwrap();
+    let index = srat.entries.len();
+    srat.entries.push(mm::acpi::SratEntry::Unknown { entry_type: 0x7f, length: 16 });
+    let dir = boot::qemu::target_dir().join("memlab").join("tmp");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(format!("srat-unknown-entry-{}.bin", std::process::id()));
+    std::fs::write(&file, srat.to_bytes()).unwrap();
+    let mut cfg = config("tiny", Firmware::Bios, "selftest=serial_ready");
+    cfg.extra_qemu_args = vec!["-acpitable".into(), format!("file={}", file.display())];
+    let o = boot_run(&cfg);
+    let _ = std::fs::remove_file(&file);
+    let ctx = describe(&o);
+    assert_eq!(o.status, RunStatus::Passed, "{ctx}");
+    assert_eq!(
+        o.log.warnings,
+        vec![format!("ACPI: SRAT entry #{index} has type 127 (length 16), which is not modelled; skipped")],
+        "{ctx}"
+    );
+    // The rest of the table is used: both nodes, node 1 from 0x7d000000.
+    assert_eq!(o.log.numa_nodes, Some(2), "{ctx}");
+    assert!(o.log.srat.iter().any(|r| r.node == 1 && r.start == 0x7d000000), "{ctx}");
+}
+
 /// `holes=zeroed-no-tail` leaves the tail of section 39 (from pfn 0x13a000 on `-m 4000M`) poisoned; the demo
 /// reads it through the checked accessor. `vm_debug=panic` (with `e820_quirks=off`, so that pfn 0 is memory and
 /// the walkers' pfn-0 VM_BUG_ON of the zeroed policies does not stop the boot first): a panic naming the pfn;
