@@ -167,6 +167,12 @@ fn cmdline_table() -> TestResult {
         crate::cmdline::parse(b"expect_nodes=4 acpi_dump=1").map(|o| (o.expect_nodes, o.acpi_dump)),
         Ok((Some(4), true))
     );
+    check_eq!(crate::cmdline::parse(b"stress=30").map(|o| o.stress_secs), Ok(Some(30)));
+    check!(crate::cmdline::parse(b"stress=0").is_err());
+    check!(crate::cmdline::parse(b"stress=86401").is_err());
+    let e = crate::cmdline::parse(b"movablecore=10% kernelcore=mirror").err().ok_or("the conflict was accepted")?;
+    check!(e.starts_with("cmdline: \"movablecore=10%\" conflicts with \"kernelcore=mirror\""), "{}", e);
+    check!(crate::cmdline::parse(b"kernelcore=1G movablecore=10%").is_ok());
     Ok(())
 }
 
