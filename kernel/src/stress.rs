@@ -2,13 +2,17 @@
 //!
 //! A round is [`OPS_PER_ROUND`] operations drawn from a xorshift64 generator with a fixed, printed seed: an
 //! allocation (order 0..=MAX_PAGE_ORDER, small orders likelier; any node; any highest zone; migratetype
-//! UNMOVABLE, MOVABLE, RECLAIMABLE or HIGHATOMIC) or the free of a random live block. After each round the
+//! UNMOVABLE, MOVABLE, RECLAIMABLE or HIGHATOMIC) or the free of a random live block. HIGHATOMIC requests fail
+//! by design: as in Linux, no migratetype falls back to HIGHATOMIC and only a highatomic reserve
+//! (`reserve_highatomic_pageblock`, not modelled) would fill its lists, so they exercise the failure path
+//! (counted per migratetype). After each round the
 //! verifier runs: `Buddy::check` (lists, counters, every page's state) and the accounting of every zone
 //! (free + allocated + reserved = present with reserved = present - managed, free + allocated = managed) and this
 //! module's own count of the pages it holds per zone against the allocator's `allocated_pages` growth since the
 //! start. One line per round, then everything is freed, the free-block shape (pfn, order, node, zone) must be the
-//! one before the run, and one `@@stress {json}` line sums it up. Time is the TSC, its rate from CPUID or the PIT
-//! (`time::tsc_khz_or_calibrate`).
+//! one before the run, and one `@@stress {json}` line sums it up (rounds, operations, allocations, frees,
+//! failures, the largest order allocated, per node, per populated zone, per order and per migratetype counts).
+//! Time is the TSC, its rate from CPUID or the PIT (`time::tsc_khz_or_calibrate`).
 //!
 //! Only the public `Buddy` API is used (`alloc_pages`, `free_pages`, `check`, `zone_counts`, `free_blocks`).
 //!
@@ -36,6 +40,10 @@ pub const SEED: u64 = 0x6d65_6d6c_6162_2153;
 pub const OPS_PER_ROUND: u64 = 4096;
 /// Live blocks held at most: more allocations turn into frees.
 pub const MAX_LIVE: usize = 8192;
+
+/// The migratetypes the traffic asks for (nothing allocates from ISOLATE).
+const MIGRATETYPES: [u64; 4] =
+    [migratetype::UNMOVABLE, migratetype::MOVABLE, migratetype::RECLAIMABLE, migratetype::HIGHATOMIC];
 
 /// Per-node counters.
 #[derive(Clone, Copy, Default)]
@@ -74,12 +82,21 @@ pub fn run(secs: u64) -> Result<String, String> {
     let mut live: Vec<Live> = Vec::with_capacity(MAX_LIVE);
     let mut nodes = [NodeCounts::default(); MAX_NUMNODES];
     let mut held = [0u64; MAX_NUMNODES * MAX_NR_ZONES];
+    // Successful allocations per zone the block came from, per order and per migratetype asked for.
+    let mut zone_allocs = [0u64; MAX_NUMNODES * MAX_NR_ZONES];
+    let mut order_allocs = [0u64; MAX_PAGE_ORDER as usize + 1];
+    let mut mt_allocs = [0u64; 4];
+    let mut mt_failures = [0u64; 4];
     let mut base_allocated = [0u64; MAX_NUMNODES * MAX_NR_ZONES];
+    // Zones with managed pages at the start (the ones the summary lists).
+    let mut populated = [false; MAX_NUMNODES * MAX_NR_ZONES];
     let (nr_nodes, initial_shape, initial_free) = {
         let m = model.lock();
         for (ix, b) in base_allocated.iter_mut().enumerate() {
             let Some(z) = ZoneType::from_index(ix % MAX_NR_ZONES) else { continue };
-            *b = m.buddy.zone_counts((ix / MAX_NR_ZONES) as u32, z).map_or(0, |c| c.allocated_pages);
+            let counts = m.buddy.zone_counts((ix / MAX_NR_ZONES) as u32, z);
+            *b = counts.map_or(0, |c| c.allocated_pages);
+            populated[ix] = counts.is_some_and(|c| c.managed_pages > 0);
         }
         (m.mm.zones.nodes.len(), shape(&m), m.buddy.total_free_pages())
     };
@@ -102,12 +119,8 @@ pub fn run(secs: u64) -> Result<String, String> {
                     let order = ((r >> 3) as u32).trailing_ones().min(MAX_PAGE_ORDER);
                     let nid = ((r >> 16) % nr_nodes as u64) as u32;
                     let zone = ZoneType::ALL[((r >> 24) % MAX_NR_ZONES as u64) as usize];
-                    let mt = [
-                        migratetype::UNMOVABLE,
-                        migratetype::MOVABLE,
-                        migratetype::RECLAIMABLE,
-                        migratetype::HIGHATOMIC,
-                    ][((r >> 32) % 4) as usize];
+                    let mt_ix = ((r >> 32) % 4) as usize;
+                    let mt = MIGRATETYPES[mt_ix];
                     match m.buddy.alloc_pages(&mut m.mm, order, zone, nid, mt) {
                         Ok(pfn) => {
                             let links =
@@ -119,13 +132,19 @@ pub fn run(secs: u64) -> Result<String, String> {
                             let zone_ix = links.nid as usize * MAX_NR_ZONES + links.zone as usize;
                             live.push(Live { pfn, order, zone_ix });
                             held[zone_ix] += 1 << order;
+                            zone_allocs[zone_ix] += 1;
+                            order_allocs[order as usize] += 1;
+                            mt_allocs[mt_ix] += 1;
                             let n = &mut nodes[links.nid as usize];
                             n.allocs += 1;
                             n.pages_allocated += 1 << order;
                             max_order = max_order.max(order);
                             ra += 1;
                         }
-                        Err(AllocError::NoMemory { .. }) => rx += 1,
+                        Err(AllocError::NoMemory { .. }) => {
+                            rx += 1;
+                            mt_failures[mt_ix] += 1;
+                        }
                         Err(e) => return Err(format!("round {}: {}", rounds, e)),
                     }
                 } else {
@@ -199,8 +218,18 @@ pub fn run(secs: u64) -> Result<String, String> {
             )
         })
         .collect();
+    let zones: Vec<String> = zone_allocs
+        .iter()
+        .enumerate()
+        .filter(|&(ix, _)| populated[ix])
+        .map(|(ix, n)| {
+            let zone = ZoneType::from_index(ix % MAX_NR_ZONES).map_or("?", |z| z.name());
+            format!("{{\"nid\":{},\"zone\":\"{}\",\"allocs\":{}}}", ix / MAX_NR_ZONES, zone, n)
+        })
+        .collect();
+    let list = |v: &[u64]| v.iter().map(|n| format!("{}", n)).collect::<Vec<_>>().join(",");
     Ok(format!(
-        "{{\"seed\":{},\"seconds\":{},\"elapsed_ms\":{},\"tsc_khz\":{},\"tsc_source\":\"{}\",\"rounds\":{},\"ops\":{},\"allocs\":{},\"frees\":{},\"failures\":{},\"max_order\":{},\"free_pages\":{},\"shape_restored\":true,\"nodes\":[{}]}}",
+        "{{\"seed\":{},\"seconds\":{},\"elapsed_ms\":{},\"tsc_khz\":{},\"tsc_source\":\"{}\",\"rounds\":{},\"ops\":{},\"allocs\":{},\"frees\":{},\"failures\":{},\"max_order\":{},\"free_pages\":{},\"shape_restored\":true,\"nodes\":[{}],\"zones\":[{}],\"order_allocs\":[{}],\"migratetype_allocs\":[{}],\"migratetype_failures\":[{}]}}",
         SEED,
         secs,
         elapsed_ms,
@@ -213,7 +242,11 @@ pub fn run(secs: u64) -> Result<String, String> {
         failures,
         max_order,
         final_free,
-        per_node.join(",")
+        per_node.join(","),
+        zones.join(","),
+        list(&order_allocs),
+        list(&mt_allocs),
+        list(&mt_failures)
     ))
 }
 

@@ -411,7 +411,7 @@ fn poisoned_struct_page_is_reported_with_its_pfn() {
 }
 
 /// `stress=2`: verified rounds of random buddy traffic, then the self-tests on the allocator it gave back.
-fn stress(profile: &str, nodes: usize) {
+fn stress(profile: &str, nodes: usize, zone_count: usize) {
     let o = boot_run(&config(profile, Firmware::Bios, "stress=2 selftest=buddy_"));
     let ctx = describe(&o);
     assert_eq!(o.status, RunStatus::Passed, "{ctx}");
@@ -438,6 +438,23 @@ fn stress(profile: &str, nodes: usize) {
     assert_eq!(sum("allocs"), n("allocs"), "{json}");
     assert_eq!(sum("frees"), n("frees"), "{json}");
     assert!(per_node.iter().all(|x| x["allocs"].as_u64().unwrap() > 0), "every node served: {json}");
+    // Every populated zone served, every migratetype was asked for and served, orders 0..=max_order all seen.
+    let zones = v["zones"].as_array().unwrap_or_else(|| panic!("{json}"));
+    assert_eq!(zones.len(), zone_count, "{json}");
+    assert!(zones.iter().all(|z| z["allocs"].as_u64().unwrap() > 0), "every zone served: {json}");
+    assert_eq!(zones.iter().map(|z| z["allocs"].as_u64().unwrap()).sum::<u64>(), n("allocs"), "{json}");
+    let list = |k: &str| -> Vec<u64> { v[k].as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect() };
+    let (mts, mt_failures) = (list("migratetype_allocs"), list("migratetype_failures"));
+    assert!(mts.len() == 4 && mts[..3].iter().all(|&c| c > 0), "UNMOVABLE, MOVABLE, RECLAIMABLE served: {json}");
+    assert_eq!(mts.iter().sum::<u64>(), n("allocs"), "{json}");
+    assert_eq!(mt_failures.iter().sum::<u64>(), n("failures"), "{json}");
+    // HIGHATOMIC has no fallback and no reserve in the model: every such request fails.
+    assert!(mts[3] == 0 && mt_failures[3] > 0, "{json}");
+    let orders = list("order_allocs");
+    assert_eq!(orders.len(), 11, "{json}");
+    assert_eq!(orders.iter().sum::<u64>(), n("allocs"), "{json}");
+    assert!(orders[..=n("max_order") as usize].iter().all(|&c| c > 0), "{json}");
+    assert_eq!(orders[n("max_order") as usize + 1..].iter().sum::<u64>(), 0, "{json}");
     // The self-tests after the run see an allocator in its boot state.
     let s = o.log.summary.unwrap_or_else(|| panic!("{ctx}"));
     assert_eq!(s.failed, 0, "{ctx}");
@@ -446,10 +463,12 @@ fn stress(profile: &str, nodes: usize) {
 
 #[test]
 fn stress_default_profile_two_nodes() {
-    stress("default", 2);
+    // Node 0: DMA, DMA32; node 1: DMA32, Normal.
+    stress("default", 2, 4);
 }
 
 #[test]
 fn stress_m4000_one_node() {
-    stress("m4000", 1);
+    // DMA, DMA32, Normal.
+    stress("m4000", 1, 3);
 }
