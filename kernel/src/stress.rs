@@ -8,8 +8,9 @@
 //! (counted per migratetype). After each round the
 //! verifier runs: `Buddy::check` (lists, counters, every page's state) and the accounting of every zone
 //! (free + allocated + reserved = present with reserved = present - managed, free + allocated = managed) and this
-//! module's own count of the pages it holds per zone against the allocator's `allocated_pages` growth since the
-//! start. One line per round, then everything is freed, the free-block shape (pfn, order, node, zone) must be the
+//! module's own count of the pages it holds per zone against the allocator's `allocated_pages` since the start,
+//! corrected by the kernel heap's grown blocks (the heap grows from and trims back to the same allocator,
+//! `heap::grown_ranges`). One line per round, then everything is freed, the free-block shape (pfn, order, node, zone) must be the
 //! one before the run, and one `@@stress {json}` line sums it up (rounds, operations, allocations, frees,
 //! failures, the largest order allocated, per node, per populated zone, per order and per migratetype counts).
 //! Time is the TSC, its rate from CPUID or the PIT (`time::tsc_khz_or_calibrate`).
@@ -17,9 +18,10 @@
 //! Only the public `Buddy` API is used (`alloc_pages`, `free_pages`, `check`, `zone_counts`, `free_blocks`).
 //!
 //! # Invariants
-//! - the run leaves the allocator as it found it (same free pages, same free-block shape), or reports why not;
-//! - no heap allocation happens while the model lock is held inside a round (the live-block table and all
-//!   counters are allocated before), so a heap that grows from buddy pages cannot deadlock on it;
+//! - the run leaves the allocator as it found it (same free pages once the heap is trimmed, same free-block shape
+//!   when the heap holds the same grown blocks as before: `shape_checked` in the summary), or reports why not;
+//! - the live-block table and all counters are allocated before the rounds; the few heap allocations made while
+//!   the model lock is held cannot deadlock: the heap's grow source only `try_lock`s the model;
 //! - a failed check stops the run with an `Err` naming the round and the check.
 
 use alloc::format;
@@ -90,15 +92,20 @@ pub fn run(secs: u64) -> Result<String, String> {
     let mut base_allocated = [0u64; MAX_NUMNODES * MAX_NR_ZONES];
     // Zones with managed pages at the start (the ones the summary lists).
     let mut populated = [false; MAX_NUMNODES * MAX_NR_ZONES];
-    let (nr_nodes, initial_shape, initial_free) = {
+    // Heap blocks grown from the allocator, per zone, at the start (after giving back the wholly free ones). The
+    // heap cannot grow while the model is locked, so what is read under one lock is consistent.
+    crate::heap::trim();
+    let (nr_nodes, initial_shape, initial_free, heap_blocks_start, heap_start) = {
         let m = model.lock();
+        let blocks = crate::heap::grown_ranges();
+        let per_zone = heap_pages_per_zone(&m, &blocks);
         for (ix, b) in base_allocated.iter_mut().enumerate() {
             let Some(z) = ZoneType::from_index(ix % MAX_NR_ZONES) else { continue };
             let counts = m.buddy.zone_counts((ix / MAX_NR_ZONES) as u32, z);
             *b = counts.map_or(0, |c| c.allocated_pages);
             populated[ix] = counts.is_some_and(|c| c.managed_pages > 0);
         }
-        (m.mm.zones.nodes.len(), shape(&m), m.buddy.total_free_pages())
+        (m.mm.zones.nodes.len(), shape(&m), m.buddy.total_free_pages(), blocks, per_zone)
     };
     let mut rng = Rng(SEED);
     let (mut rounds, mut ops, mut allocs, mut frees, mut failures, mut max_order) =
@@ -155,7 +162,7 @@ pub fn run(secs: u64) -> Result<String, String> {
                     rf += 1;
                 }
             }
-            verify(m, &held, &base_allocated).map_err(|e| format!("round {}: {}", rounds, e))?;
+            verify(m, &held, &base_allocated, &heap_start).map_err(|e| format!("round {}: {}", rounds, e))?;
             (ra, rf, rx, m.buddy.total_free_pages(), held.iter().sum::<u64>())
         };
         rounds += 1;
@@ -182,7 +189,7 @@ pub fn run(secs: u64) -> Result<String, String> {
     }
 
     // Give everything back; the allocator must look as it did before.
-    let (final_free, final_shape) = {
+    {
         let mut guard = model.lock();
         let m = &mut *guard;
         for b in live.drain(..) {
@@ -191,13 +198,27 @@ pub fn run(secs: u64) -> Result<String, String> {
             nodes[b.zone_ix / MAX_NR_ZONES].frees += 1;
             frees += 1;
         }
-        verify(m, &held, &base_allocated).map_err(|e| format!("after the final free: {}", e))?;
-        (m.buddy.total_free_pages(), shape(m))
-    };
-    if final_free != initial_free {
-        return Err(format!("free pages {} after the run, {} before", final_free, initial_free));
+        verify(m, &held, &base_allocated, &heap_start).map_err(|e| format!("after the final free: {}", e))?;
     }
-    if final_shape != initial_shape {
+    crate::heap::trim();
+    let (final_free, final_shape, heap_blocks_end) = {
+        let m = model.lock();
+        verify(&m, &held, &base_allocated, &heap_start).map_err(|e| format!("after the heap trim: {}", e))?;
+        (m.buddy.total_free_pages(), shape(&m), crate::heap::grown_ranges())
+    };
+    let heap_pages = |blocks: &[(u64, u64)]| blocks.iter().map(|(s, e)| (e - s) >> 12).sum::<u64>();
+    if final_free + heap_pages(&heap_blocks_end) != initial_free + heap_pages(&heap_blocks_start) {
+        return Err(format!(
+            "free pages {} (heap blocks {}) after the run, {} (heap blocks {}) before",
+            final_free,
+            heap_blocks_end.len(),
+            initial_free,
+            heap_blocks_start.len()
+        ));
+    }
+    // The shape is comparable when the heap holds the blocks it held before.
+    let shape_checked = heap_blocks_end == heap_blocks_start;
+    if shape_checked && final_shape != initial_shape {
         let first = final_shape.iter().zip(&initial_shape).position(|(a, b)| a != b).unwrap_or(0);
         return Err(format!(
             "free-block shape changed: {} blocks after, {} before; first difference at block {}",
@@ -229,7 +250,7 @@ pub fn run(secs: u64) -> Result<String, String> {
         .collect();
     let list = |v: &[u64]| v.iter().map(|n| format!("{}", n)).collect::<Vec<_>>().join(",");
     Ok(format!(
-        "{{\"seed\":{},\"seconds\":{},\"elapsed_ms\":{},\"tsc_khz\":{},\"tsc_source\":\"{}\",\"rounds\":{},\"ops\":{},\"allocs\":{},\"frees\":{},\"failures\":{},\"max_order\":{},\"free_pages\":{},\"shape_restored\":true,\"nodes\":[{}],\"zones\":[{}],\"order_allocs\":[{}],\"migratetype_allocs\":[{}],\"migratetype_failures\":[{}]}}",
+        "{{\"seed\":{},\"seconds\":{},\"elapsed_ms\":{},\"tsc_khz\":{},\"tsc_source\":\"{}\",\"rounds\":{},\"ops\":{},\"allocs\":{},\"frees\":{},\"failures\":{},\"max_order\":{},\"free_pages\":{},\"shape_checked\":{},\"heap_blocks\":[{},{}],\"nodes\":[{}],\"zones\":[{}],\"order_allocs\":[{}],\"migratetype_allocs\":[{}],\"migratetype_failures\":[{}]}}",
         SEED,
         secs,
         elapsed_ms,
@@ -242,6 +263,9 @@ pub fn run(secs: u64) -> Result<String, String> {
         failures,
         max_order,
         final_free,
+        shape_checked,
+        heap_blocks_start.len(),
+        heap_blocks_end.len(),
         per_node.join(","),
         zones.join(","),
         list(&order_allocs),
@@ -250,11 +274,27 @@ pub fn run(secs: u64) -> Result<String, String> {
     ))
 }
 
-/// The verifier of one round: the allocator's own check, the zone accounting, and the pages this run holds per
-/// zone against the growth of the zone's `allocated_pages`.
-fn verify(m: &crate::model::Model, held: &[u64], base: &[u64]) -> Result<(), String> {
+/// Pages of the heap's grown blocks per zone index (`nid * MAX_NR_ZONES + zone`): a block is one buddy
+/// allocation, so it lies in one zone, the one its first page's links name.
+fn heap_pages_per_zone(m: &crate::model::Model, blocks: &[(u64, u64)]) -> [u64; MAX_NUMNODES * MAX_NR_ZONES] {
+    let mut out = [0u64; MAX_NUMNODES * MAX_NR_ZONES];
+    for &(start, end) in blocks {
+        let pfn = start >> 12;
+        if let Some(l) = m.mm.sparse.pfn_to_page(pfn).and_then(|p| p.links(pfn).ok()) {
+            out[l.nid as usize * MAX_NR_ZONES + l.zone as usize] += (end - start) >> 12;
+        }
+    }
+    out
+}
+
+/// The verifier of one round: the allocator's own check, the zone accounting, and per zone the pages this run
+/// holds against the zone's `allocated_pages` since the start, corrected by the heap's grown blocks.
+fn verify(m: &crate::model::Model, held: &[u64], base: &[u64], heap_start: &[u64]) -> Result<(), String> {
     m.buddy.check(&m.mm).map_err(|e| format!("Buddy::check: {}", e))?;
+    let heap_now = heap_pages_per_zone(m, &crate::heap::grown_ranges());
     for (ix, (&h, &b)) in held.iter().zip(base).enumerate() {
+        // Pages allocated by others than this run and the heap stay as they were.
+        let b = b - heap_start[ix] + heap_now[ix];
         let nid = (ix / MAX_NR_ZONES) as u32;
         let Some(zone) = ZoneType::from_index(ix % MAX_NR_ZONES) else { continue };
         let Some(z) = m.buddy.zone_counts(nid, zone) else {
@@ -282,7 +322,7 @@ fn verify(m: &crate::model::Model, held: &[u64], base: &[u64]) -> Result<(), Str
         }
         if z.allocated_pages != b + h {
             return Err(format!(
-                "node {} zone {}: allocated {} pages, expected {} before the run + {} held by it",
+                "node {} zone {}: allocated {} pages, expected {} (before the run, heap blocks now) + {} held by it",
                 nid,
                 zone.name(),
                 z.allocated_pages,
