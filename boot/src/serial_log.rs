@@ -1,7 +1,8 @@
 //! Parses the kernel's serial console into structured results.
 //!
 //! Recognized lines (everything else is kept only in the raw text):
-//! - `test <name> ... ok` / `test <name> ... FAILED: <reason>`
+//! - `test <name> ... ok` / `test <name> ... FAILED: <reason>` (also when the test's own output came between
+//!   `test <name> ... ` and its outcome, which then starts a line)
 //! - `N passed, N failed` (the summary)
 //! - `BIOS-e820: [mem 0x...-0x...] <kind>` (inclusive end, Linux's kind names) and
 //!   `memlab: firmware map: N raw regions, M printed`
@@ -236,18 +237,30 @@ fn parse_hex_dump(rest: &str, dumps: &mut BTreeMap<String, Vec<u8>>) -> Option<(
 /// Parses a whole serial log.
 pub fn parse(text: &str) -> SerialLog {
     let mut log = SerialLog::default();
+    // A test whose "test x ... " line was continued by the test's own output: its outcome ("ok" or "FAILED: ...")
+    // starts a later line.
+    let mut pending: Option<String> = None;
     for raw in text.lines() {
         let line = raw.trim_end_matches('\r').trim_end();
         let mut ok = true;
         if let Some(rest) = line.strip_prefix("test ") {
+            pending = None;
             if let Some((name, outcome)) = rest.split_once(" ... ") {
                 // An exception or panic may interrupt "test x ... " (the report is on the next line).
                 if outcome == "ok" {
                     log.tests.push(TestOutcome { name: name.into(), result: Ok(()) });
                 } else if let Some(reason) = outcome.strip_prefix("FAILED: ") {
                     log.tests.push(TestOutcome { name: name.into(), result: Err(reason.into()) });
+                } else {
+                    pending = Some(name.into());
                 }
             }
+        } else if let Some(name) = pending.take_if(|_| line == "ok" || line.starts_with("FAILED: ")) {
+            let result = match line.strip_prefix("FAILED: ") {
+                Some(reason) => Err(reason.into()),
+                None => Ok(()),
+            };
+            log.tests.push(TestOutcome { name, result });
         } else if let Some(s) = parse_summary(line) {
             log.summary = Some(s);
             log.summary_lines += 1;
@@ -288,11 +301,13 @@ pub fn parse(text: &str) -> SerialLog {
         } else if let Some(rest) = line.strip_prefix("@@hex ") {
             ok = parse_hex_dump(rest, &mut log.hex_dumps).is_some();
         } else if let Some(i) = line.find("EXCEPTION: ") {
+            pending = None;
             match parse_exception(&line[i + "EXCEPTION: ".len()..]) {
                 Some(e) => log.exceptions.push(e),
                 None => ok = false,
             }
         } else if let Some(i) = line.find("PANIC: ") {
+            pending = None;
             match parse_panic(&line[i + "PANIC: ".len()..]) {
                 Some(p) => log.panics.push(p),
                 None => ok = false,
@@ -331,6 +346,22 @@ PANIC: oops: a at b at kernel/src/main.rs:10:5\r
 @@summary {\"a\":1}\r
 1 passed, 1 failed\r
 ";
+
+    #[test]
+    fn a_test_that_prints_keeps_its_outcome() {
+        let l = parse(
+            "test heap_grows ... memlab: heap: grew by 3 regions\nmore output\nok\n\
+             test other ... line\nFAILED: boom at x.rs:1:1\ntest crash ... output\n\
+             EXCEPTION: page fault (vector 14) rip=0x1\nok\n2 passed, 1 failed\n",
+        );
+        assert_eq!(
+            l.tests,
+            vec![
+                TestOutcome { name: "heap_grows".into(), result: Ok(()) },
+                TestOutcome { name: "other".into(), result: Err("boom at x.rs:1:1".into()) },
+            ]
+        );
+    }
 
     #[test]
     fn sample_parses() {

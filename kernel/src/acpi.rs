@@ -12,6 +12,8 @@
 //!
 //! # Invariants
 //! - a malformed table never stops the boot: one warning line, and the kernel goes on as a single node;
+//! - an SRAT entry of a type `mm::acpi` does not model is one warning line (`mm::acpi::SkippedEntry`), and the
+//!   rest of the table is used;
 //! - node ids are Linux's (`mm::acpi::map_nodes`: proximity domains numbered in order of first appearance,
 //!   processor entries first, disabled entries skipped).
 
@@ -71,6 +73,9 @@ pub fn print(numa: &Numa) {
         // The error's text starts with "ACPI: ".
         Numa::Malformed(e) => log::warn!("{}; continuing as a single node", e),
         Numa::Srat(s) => {
+            for u in &s.skipped {
+                log::warn!("{}", u);
+            }
             for m in &s.memory {
                 println!("{}", m);
             }

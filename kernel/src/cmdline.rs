@@ -4,7 +4,8 @@
 //! the key's `mm::cmdline::KeySpec` (name, accepted values, help) and the function that stores its value into
 //! [`Options`]. Adding a key is adding a row (and a field).
 //!
-//! Strict: an unknown key, a bad value, a key given twice are rejected with one line
+//! Strict: an unknown key, a bad value, a key given twice, two keys that contradict each other ([`CONFLICTS`])
+//! are rejected with one line
 //! `cmdline: <what is wrong with which word>; accepted: <list or form>` (the `Display` of
 //! `mm::cmdline::CmdlineError`) and the BAD_CMDLINE exit code. Nothing is silently ignored.
 //!
@@ -17,7 +18,7 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use log::LevelFilter;
-use mm::cmdline::{format_word, parse_raw, KeySpec, MemmapEntry, Value, ValueKind};
+use mm::cmdline::{check_conflicts, format_word, parse_raw, Conflict, KeySpec, MemmapEntry, Value, ValueKind};
 use mm::hotplug::OnlinePolicy;
 use mm::policy::HolePolicy;
 use mm::usemap::VmDebug;
@@ -60,6 +61,8 @@ pub struct Options {
     pub hotplug: u32,
     /// `online_policy=`: the zone hot-added memory is onlined into.
     pub online_policy: OnlinePolicy,
+    /// `stress=<seconds>`: random buddy traffic for this long after the model is built (`stress`).
+    pub stress_secs: Option<u64>,
     /// The command line as given.
     pub text: String,
 }
@@ -82,6 +85,7 @@ impl Default for Options {
             vmemmap: false,
             hotplug: 0,
             online_policy: OnlinePolicy::Auto,
+            stress_secs: None,
             text: String::new(),
         }
     }
@@ -176,7 +180,32 @@ pub const KEYS: &[Key] = &[
             None => Err("movable, normal or auto"),
         },
     },
+    Key {
+        spec: KeySpec::new(
+            "stress",
+            ValueKind::Integer,
+            "seconds of random buddy allocation traffic, verified per round",
+        ),
+        set: |o, v| match v.as_u64() {
+            Some(n @ 1..=MAX_STRESS_SECS) => {
+                o.stress_secs = Some(n);
+                Ok(())
+            }
+            _ => Err("an integer from 1 to 86400 (seconds)"),
+        },
+    },
 ];
+
+/// The longest `stress=` run accepted: one day.
+pub const MAX_STRESS_SECS: u64 = 86400;
+
+/// Pairs of words that contradict each other (checked after every word parsed).
+pub const CONFLICTS: &[Conflict] = &[Conflict {
+    key: "kernelcore",
+    value: Some("mirror"),
+    with: "movablecore",
+    why: "with kernelcore=mirror Linux ignores movablecore= (find_zone_movable_pfns_for_nodes)",
+}];
 
 /// `holes=`: a registered policy; the accepted list is the registry, so a new policy needs no change here.
 fn set_policy(o: &mut Options, v: &Value<'_>) -> Result<(), &'static str> {
@@ -216,6 +245,7 @@ fn set_loglevel(o: &mut Options, v: &Value<'_>) -> Result<(), &'static str> {
 pub fn parse(bytes: &[u8]) -> Result<Options, String> {
     let specs: Vec<KeySpec> = KEYS.iter().map(|k| k.spec).collect();
     let words = parse_raw(bytes, &specs).map_err(|e| e.to_string())?;
+    check_conflicts(&words, CONFLICTS).map_err(|e| e.to_string())?;
     let mut o = Options { text: String::from_utf8_lossy(bytes).trim().to_string(), ..Options::default() };
     for (name, value) in &words {
         let key = KEYS.iter().find(|k| k.spec.name == *name).expect("mm::cmdline returns only keys of the table");

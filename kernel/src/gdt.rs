@@ -38,6 +38,12 @@ struct Selectors {
     tss: SegmentSelector,
 }
 
+/// The double-fault IST stack as addresses `[start, end)` (for the handler's report).
+pub fn double_fault_stack() -> (u64, u64) {
+    let start = VirtAddr::from_ptr(&raw const DOUBLE_FAULT_STACK).as_u64();
+    (start, start + IST_STACK_SIZE as u64)
+}
+
 /// Loads the GDT, reloads the segment registers and loads the TSS.
 pub fn init() {
     let tss = TSS.call_once(|| {

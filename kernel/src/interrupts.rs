@@ -7,7 +7,8 @@
 //! returns would only re-run the faulting instruction: none returns.
 //!
 //! # Invariants
-//! - the double-fault handler runs on the IST stack set up by [`crate::gdt`];
+//! - the double-fault handler runs on the IST stack set up by [`crate::gdt`], and says so (one line with its
+//!   stack pointer and the IST stack's bounds, before the report);
 //! - handlers print with [`crate::serial::emergency_println`] because the faulting code may hold the serial lock.
 
 use core::fmt::Write;
@@ -132,6 +133,18 @@ handler!(vmm_communication_exception, "VMM communication exception", 29, error_c
 handler!(security_exception, "security exception", 30, error_code);
 
 extern "x86-interrupt" fn double_fault(frame: InterruptStackFrame, error_code: u64) -> ! {
+    // Where this handler runs: a local's address is the current stack, which must be the IST stack.
+    let marker = 0u8;
+    let rsp = core::hint::black_box(&raw const marker) as u64;
+    let (lo, hi) = crate::gdt::double_fault_stack();
+    crate::serial::emergency_println(format_args!(
+        "memlab: double fault: handler rsp {:#x} {} the IST stack [{:#x}, {:#x}); interrupted rsp {:#x}",
+        rsp,
+        if lo <= rsp && rsp < hi { "on" } else { "NOT on" },
+        lo,
+        hi,
+        frame.stack_pointer.as_u64()
+    ));
     report("double fault", 8, &frame, Some(error_code), None)
 }
 

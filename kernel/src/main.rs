@@ -6,7 +6,8 @@
 //! 2. the firmware map from BootInfo, the physical-memory window, then the heap (usable frames above 1 MiB);
 //! 3. the command line from fw_cfg (it needs the heap); a bad one ends the run with BAD_CMDLINE;
 //! 4. the memory map and reservations, the SRAT (through `mm::acpi`);
-//! 5. the memory model (`model`: memblock, zones, sections, memmap in guest RAM, verifier), then the self-tests.
+//! 5. the memory model (`model`: memblock, zones, sections, memmap in guest RAM, verifier), the `stress=` run if
+//!    asked (`stress`), then the self-tests.
 //!
 //! # Invariants
 //! - `unsafe` lives only in the small hardware modules (serial, gdt, interrupts, fw_cfg, phys, heap, exit);
@@ -33,6 +34,7 @@ mod paging;
 mod phys;
 mod selftest;
 mod serial;
+mod stress;
 mod tests;
 mod time;
 
@@ -149,7 +151,18 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
 
     let filter = options.selftest.clone();
     let hotplug = options.hotplug > 0;
+    let stress_secs = options.stress_secs;
     FACTS.call_once(|| Facts { firmware, phys, heap, rsdp_addr, numa, options });
+    if let Some(secs) = stress_secs {
+        // stress=<seconds>: random buddy traffic, verified every round, before the self-tests.
+        match stress::run(secs) {
+            Ok(json) => println!("@@stress {}", json),
+            Err(e) => {
+                println!("memlab: stress: FAILED: {}", e);
+                exit(ExitCode::TestsFailed)
+            }
+        }
+    }
     if hotplug {
         // `hotplug=N`: the QEMU-driven hotplug sequence is the run (the host drives it through QMP).
         selftest::run(hotplug::TESTS, None)

@@ -145,7 +145,8 @@ pub static MODEL: Once<Mutex<Model>> = Once::new();
 /// Builds the layout the model boots on and prints what Linux prints while doing so.
 pub fn build_layout(raw: &[FirmwareRegion], numa: &[NumaAffinity], heap: (u64, u64), opts: &Options) -> Layout {
     let mut regions = raw.to_vec();
-    if opts.mem_limit.is_some() || !opts.memmap.is_empty() {
+    let user_map = opts.mem_limit.is_some() || !opts.memmap.is_empty();
+    if user_map {
         let (r, lines) = layout::apply_user_map(&regions, opts.mem_limit, &opts.memmap);
         regions = r;
         for l in lines {
@@ -157,6 +158,13 @@ pub fn build_layout(raw: &[FirmwareRegion], numa: &[NumaAffinity], heap: (u64, u
         regions = r;
         for l in lines {
             println!("{}", l);
+        }
+    }
+    // A map that `mem=` / `memmap=` made unusable (no RAM left, say) is the command line's fault, not a panic.
+    if user_map {
+        if let Err(e) = layout::normalize(&regions, &[], &LayoutOptions::default()) {
+            println!("cmdline: the firmware map after mem=/memmap= cannot be used: {}; give options that leave RAM", e);
+            crate::exit::exit(crate::exit::ExitCode::BadCmdline);
         }
     }
     let numa: &[NumaAffinity] = if opts.numa_off { &[] } else { numa };

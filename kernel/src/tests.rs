@@ -47,6 +47,7 @@ pub static TESTS: &[SelfTest] = &[
     SelfTest { name: "__hang_demo", run: hang_demo },
     SelfTest { name: "__overflow_demo", run: overflow_demo },
     SelfTest { name: "__panic_demo", run: panic_demo },
+    SelfTest { name: "__poisoned_page_demo", run: poisoned_page_demo },
 ];
 
 fn serial_ready() -> TestResult {
@@ -166,6 +167,12 @@ fn cmdline_table() -> TestResult {
         crate::cmdline::parse(b"expect_nodes=4 acpi_dump=1").map(|o| (o.expect_nodes, o.acpi_dump)),
         Ok((Some(4), true))
     );
+    check_eq!(crate::cmdline::parse(b"stress=30").map(|o| o.stress_secs), Ok(Some(30)));
+    check!(crate::cmdline::parse(b"stress=0").is_err());
+    check!(crate::cmdline::parse(b"stress=86401").is_err());
+    let e = crate::cmdline::parse(b"movablecore=10% kernelcore=mirror").err().ok_or("the conflict was accepted")?;
+    check!(e.starts_with("cmdline: \"movablecore=10%\" conflicts with \"kernelcore=mirror\""), "{}", e);
+    check!(crate::cmdline::parse(b"kernelcore=1G movablecore=10%").is_ok());
     Ok(())
 }
 
@@ -204,6 +211,35 @@ fn overflow_demo() -> TestResult {
 fn panic_demo() -> TestResult {
     let limit = core::hint::black_box(3usize);
     panic!("panic demo: index {} out of {}", limit + 1, limit)
+}
+
+/// Reads, through the checked accessor (`Page::links`), the lowest `pfn_valid` struct page that nothing
+/// initialized: under `holes=zeroed-no-tail` on `-m 4000M` the tail of section 39 from pfn 0x13a000. Linux's
+/// PF_POISONED_CHECK (CONFIG_DEBUG_VM_PGFLAGS) is a BUG there: with `vm_debug=panic` the kernel panics naming the
+/// pfn; with `warn` the demo fails naming it; with `off` the unchecked read's garbage links are shown instead.
+fn poisoned_page_demo() -> TestResult {
+    let m = crate::model::MODEL.get().ok_or("the memory model was not booted")?.lock();
+    let sparse = &m.mm.sparse;
+    let pfn = sparse
+        .valid_sections()
+        .flat_map(|nr| {
+            let s = mm::consts::section_nr_to_pfn(nr);
+            s..s + mm::consts::PAGES_PER_SECTION
+        })
+        .find(|&pfn| sparse.pfn_to_page(pfn).is_some_and(|p| p.is_poisoned()))
+        .ok_or_else(|| alloc::format!("policy {} left no struct page poisoned", m.mm.policy.name()))?;
+    let page = sparse.pfn_to_page(pfn).ok_or("pfn_valid page without struct page")?;
+    match (m.mm.checker.mode, page.links(pfn)) {
+        (mm::usemap::VmDebug::Off, _) => Err(alloc::format!(
+            "vm_debug=off: struct page at pfn {:#x} read unchecked: flags {:#x}, refcount {}",
+            pfn,
+            page.flags,
+            page.refcount
+        )),
+        (mm::usemap::VmDebug::Panic, Err(e)) => panic!("poisoned struct page at pfn {:#x}: {}", pfn, e),
+        (_, Err(e)) => Err(alloc::format!("poisoned struct page at pfn {:#x}: {}", pfn, e)),
+        (_, Ok(l)) => Err(alloc::format!("the checked accessor read links {:?} from a poisoned page", l)),
+    }
 }
 
 /// The verifier found no broken promise of the running policy (and no accounting problem).

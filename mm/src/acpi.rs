@@ -21,7 +21,8 @@
 //!   contents are not used (Linux, too, only warns about a bad checksum).
 //! - SRAT entries are walked by their own length byte: a zero length, a length that runs past the end of the table,
 //!   a length smaller than the structure of a known type, or a partial entry header at the end is an error.
-//!   Entries of types this module does not know are kept as [`SratEntry::Unknown`] and skipped by their length.
+//!   Entries of types this module does not know are kept as [`SratEntry::Unknown`] and skipped by their length;
+//!   [`map_nodes`] lists them in [`SratNuma::skipped`], whose `Display` is the warning the kernel prints.
 //! - Parsed entries hold the raw fields as the table stores them; Linux's interpretation (SRAT revision 1 tables
 //!   carry only 8-bit proximity domains, disabled entries are ignored) is applied in [`map_nodes`].
 //!
@@ -721,6 +722,28 @@ pub struct SratNuma {
     /// `node_pxm[nid]` is the proximity domain of node `nid`; the number of nodes is its length. Nodes without
     /// memory (processor-only domains, or memory entries of length 0) are included.
     pub node_pxm: Vec<u32>,
+    /// Entries of types this module does not model, skipped by their length (in table order).
+    pub skipped: Vec<SkippedEntry>,
+}
+
+/// An SRAT entry of a type [`map_nodes`] does not model ([`SratEntry::Unknown`]): it was skipped by its length
+/// and contributed no node. Its `Display` is the warning the kernel prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SkippedEntry {
+    /// Index of the entry in the table.
+    pub entry: usize,
+    pub entry_type: u8,
+    pub length: u8,
+}
+
+impl fmt::Display for SkippedEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "ACPI: SRAT entry #{} has type {} (length {}), which is not modelled; skipped",
+            self.entry, self.entry_type, self.length
+        )
+    }
 }
 
 impl SratNuma {
@@ -763,6 +786,11 @@ pub fn map_nodes(srat: &Srat) -> Result<SratNuma, AcpiError> {
         Ok(u32::try_from(out.node_pxm.len().saturating_sub(1)).unwrap_or(u32::MAX))
     };
     let rev2 = srat.revision >= 2;
+    for (i, e) in srat.entries.iter().enumerate() {
+        if let SratEntry::Unknown { entry_type, length } = *e {
+            out.skipped.push(SkippedEntry { entry: i, entry_type, length });
+        }
+    }
     for (i, e) in srat.entries.iter().enumerate() {
         let pxm = match e {
             SratEntry::LocalApic(a) if a.flags & AFFINITY_ENABLED != 0 => {

@@ -17,7 +17,8 @@
 //! - Nothing is silently ignored: an unknown key, a value the key's kind does not accept, a missing or unexpected
 //!   value, a key repeated where its spec does not allow it, an unterminated quote, a line longer than
 //!   [`COMMAND_LINE_SIZE`] are each a [`CmdlineError`] whose `Display` is one line that names the word and says
-//!   what is accepted.
+//!   what is accepted; so are two words that contradict each other by the caller's [`Conflict`] rules
+//!   ([`check_conflicts`]).
 //! - No input panics or overflows: every index is checked, every arithmetic step is checked.
 
 use alloc::format;
@@ -196,6 +197,8 @@ pub enum CmdlineError {
     UnexpectedValue { key: &'static str, word: String },
     /// A key given twice that may appear only once.
     Repeated { key: &'static str, first: String, second: String },
+    /// Two words that contradict each other by a [`Conflict`] rule of the caller.
+    Conflict { first: String, second: String, why: &'static str },
 }
 
 impl fmt::Display for CmdlineError {
@@ -228,6 +231,9 @@ impl fmt::Display for CmdlineError {
             }
             CmdlineError::Repeated { key, first, second } => {
                 write!(f, "cmdline: {} given twice ({:?}, then {:?}); it may appear only once", key, first, second)
+            }
+            CmdlineError::Conflict { first, second, why } => {
+                write!(f, "cmdline: {:?} conflicts with {:?}: {}; give only one of them", first, second, why)
             }
         }
     }
@@ -293,6 +299,47 @@ impl fmt::Display for Usage<'_> {
         }
         Ok(())
     }
+}
+
+/// Two keys that must not be given together: `key` (with the value `value`, or any value if `None`) and `with`
+/// (any value). `why` says what would go wrong (one clause, shown in [`CmdlineError::Conflict`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conflict {
+    pub key: &'static str,
+    pub value: Option<&'static str>,
+    pub with: &'static str,
+    pub why: &'static str,
+}
+
+/// Checks parsed words against conflict rules; the first violated rule, in word order, is the error. The words
+/// are named as [`format_word`] renders them.
+pub fn check_conflicts(words: &[(&'static str, Value<'_>)], rules: &[Conflict]) -> Result<(), CmdlineError> {
+    for (i, (k, v)) in words.iter().enumerate() {
+        for r in rules {
+            let (other, matches_rule) = if *k == r.key && r.value.is_none_or(|want| v.as_str() == Some(want)) {
+                (r.with, true)
+            } else if *k == r.with {
+                (r.key, true)
+            } else {
+                ("", false)
+            };
+            if !matches_rule {
+                continue;
+            }
+            // The partner: any later word with the other key (and, if it is the rule's `key`, the value).
+            let partner = words.iter().skip(i + 1).find(|(k2, v2)| {
+                *k2 == other && (other != r.key || r.value.is_none_or(|want| v2.as_str() == Some(want)))
+            });
+            if let Some((k2, v2)) = partner {
+                return Err(CmdlineError::Conflict {
+                    first: format_word(k, v),
+                    second: format_word(k2, v2),
+                    why: r.why,
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------------------------

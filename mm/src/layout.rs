@@ -5,7 +5,7 @@
 //! memory-affinity entries). [`normalize`] turns them into a [`Layout`]:
 //!
 //! 1. every region is checked: `start <= end`, `end` within MAX_PHYSMEM_BITS; zero-length regions are dropped
-//!    with a note; at most [`E820_MAX_ENTRIES`] regions (Linux's table size: 128 + 3 * MAX_NUMNODES), more is
+//!    with a note, an exact duplicate of an earlier region is noted; at most [`E820_MAX_ENTRIES`] regions (Linux's table size: 128 + 3 * MAX_NUMNODES), more is
 //!    the named error [`LayoutError::TooManyRegions`], never a silent truncation;
 //! 2. overlaps are resolved by a precedence that is documented on [`RegionKind::precedence`]: any non-RAM kind
 //!    wins over RAM, bootloader-reserved RAM wins over usable RAM, and between two non-RAM kinds the higher e820
@@ -14,7 +14,8 @@
 //! 4. RAM (usable and bootloader-reserved) is trimmed inward to whole pages (Linux: `PFN_UP(start)`,
 //!    `PFN_DOWN(end)` in `for_each_mem_pfn_range`); RAM that holds no whole page disappears, with a note;
 //! 5. NUMA ranges are checked (node id < MAX_NUMNODES, no overlap between different nodes), then RAM is split at
-//!    node boundaries and every piece gets its node. RAM that no NUMA range covers is dropped, with a note and
+//!    node boundaries and every piece gets its node (RAM holding pfn 0 is kept, with a note: Linux on x86
+//!    reserves that page in [`x86_e820_quirks`]). RAM that no NUMA range covers is dropped, with a note and
 //!    its byte count in [`Layout::uncovered_bytes`], if it is less than 1 MiB in all; 1 MiB or more is the error
 //!    [`LayoutError::NumaCoverage`] (Linux: `memblock_validate_numa_coverage(SZ_1M)`; the kernel then falls back
 //!    to one node). Without NUMA ranges all RAM is node 0.
@@ -218,6 +219,11 @@ pub enum LayoutNote {
     TrimmedRam { start: u64, end: u64, start_pfn: u64, end_pfn: u64 },
     /// RAM pages `[start_pfn, end_pfn)` lie in no NUMA range and were dropped.
     RamWithoutNode { start_pfn: u64, end_pfn: u64 },
+    /// Region #`index` repeats region #`first` exactly (same range, same kind); it adds nothing.
+    Duplicate { index: usize, first: usize },
+    /// RAM holds pfn 0. Linux on x86 reserves that page (`trim_bios_range`, [`x86_e820_quirks`]); normalization
+    /// keeps it as memory, as the firmware said.
+    RamAtPfnZero { end_pfn: u64 },
 }
 
 impl fmt::Display for LayoutNote {
@@ -247,6 +253,14 @@ impl fmt::Display for LayoutNote {
                 f,
                 "RAM [mem {:#018x}-{:#018x}] is in no NUMA node and was dropped",
                 start_pfn << PAGE_SHIFT,
+                (end_pfn << PAGE_SHIFT) - 1
+            ),
+            LayoutNote::Duplicate { index, first } => {
+                write!(f, "region #{} repeats region #{} exactly and adds nothing", index, first)
+            }
+            LayoutNote::RamAtPfnZero { end_pfn } => write!(
+                f,
+                "RAM [mem 0x0000000000000000-{:#018x}] holds pfn 0, which Linux on x86 reserves (trim_bios_range)",
                 (end_pfn << PAGE_SHIFT) - 1
             ),
         }
@@ -432,6 +446,10 @@ pub fn normalize(
             notes.push(LayoutNote::DroppedEmpty { index });
             continue;
         }
+        // Quadratic, bounded by E820_MAX_ENTRIES; a duplicate still goes through overlap resolution (a no-op).
+        if let Some(first) = regions.get(..index).and_then(|before| before.iter().position(|b| b == r)) {
+            notes.push(LayoutNote::Duplicate { index, first });
+        }
         input.push(*r);
     }
     let regions = resolve_overlaps(&input, &mut notes);
@@ -444,6 +462,9 @@ pub fn normalize(
             notes.push(LayoutNote::TrimmedRam { start: r.start, end: r.end, start_pfn: s, end_pfn: e.max(s) });
         }
         if s < e {
+            if s == 0 {
+                notes.push(LayoutNote::RamAtPfnZero { end_pfn: e });
+            }
             ram.push((s, e, r.kind));
         }
     }
@@ -828,7 +849,8 @@ mod tests {
             l.regions,
             vec![fr(0, 0x8000, Usable), fr(0x8000, 0x1f000, Reserved), fr(0x1f000, 0x30000, AcpiNvs)]
         );
-        assert_eq!(l.notes.len(), 2);
+        assert_eq!(l.notes.len(), 3);
+        assert_eq!(l.notes[2], LayoutNote::RamAtPfnZero { end_pfn: 8 });
         assert!(matches!(
             l.notes[0],
             LayoutNote::Overlap { start: 0x8000, end: 0x10000, winner: Reserved, loser: Usable }
@@ -850,7 +872,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(l.memory.len(), 2);
-        assert_eq!(l.notes, vec![LayoutNote::DroppedEmpty { index: 3 }]);
+        assert_eq!(
+            l.notes,
+            vec![
+                LayoutNote::Duplicate { index: 2, first: 0 },
+                LayoutNote::DroppedEmpty { index: 3 },
+                LayoutNote::RamAtPfnZero { end_pfn: 1 }
+            ]
+        );
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! - `strict` ends with zero verifier findings and keeps every promise;
 //! - `upstream` equals an independent, deliberately simple reference of Linux's final rule, page by page and
 //!   line by line;
-//! - every policy boots without error and keeps its zone accounting consistent.
+//! - every policy boots without error and keeps its zone accounting consistent;
+//! - the `layout_memmap` fuzz target's property on random firmware maps (`fuzz_twin_layout_memmap`).
 
 mod common;
 
@@ -188,6 +189,43 @@ proptest! {
             prop_assert!(v.accounting.is_empty(), "{}: {:?}", p.name(), v.accounting);
             let present: u64 = mm.zones.nodes.iter().map(|n| n.node_present_pages).sum();
             prop_assert_eq!(present, mm.memblock.memory.iter().map(|r| r.pages()).sum::<u64>());
+        }
+    }
+}
+
+proptest! {
+    // The `layout_memmap` fuzz target's property, briefly: a firmware map (any kinds, overlaps, duplicates,
+    // unaligned and empty regions, random NUMA ranges) is either refused with a one-line error, or normalized and
+    // booted under a policy chosen by the input with consistent accounting, present pages = the layout's memory
+    // pages, and under `strict` no finding, no broken promise and no pageblock violation.
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    #[test]
+    fn fuzz_twin_layout_memmap((regions, numa) in firmware_strategy(), policy_ix in 0usize..64) {
+        let l = match layout::normalize(&regions, &numa, &LayoutOptions::default()) {
+            Ok(l) => l,
+            Err(e) => {
+                let msg = e.to_string();
+                prop_assert!(!msg.is_empty() && !msg.contains('\n'), "{:?}", msg);
+                return Ok(());
+            }
+        };
+        for n in &l.notes {
+            prop_assert!(!n.to_string().is_empty() && !n.to_string().contains('\n'));
+        }
+        let p = POLICIES[policy_ix % POLICIES.len()];
+        let mut opts = MmOptions::new(p);
+        opts.compressed = true;
+        opts.allow_unplaced_memmap = true;
+        let mm = Mm::boot(&l, opts, Box::new(HeapBacking)).map_err(|e| TestCaseError::fail(format!("{}: {}", p.name(), e)))?;
+        let v = verify(&mm);
+        prop_assert!(v.accounting.is_empty(), "{}: {:?}", p.name(), v.accounting);
+        let present: u64 = mm.zones.nodes.iter().map(|n| n.node_present_pages).sum();
+        prop_assert_eq!(present, l.memory_pages(), "{}", p.name());
+        if p.name() == "strict" {
+            prop_assert_eq!(v.total(), 0, "strict: {:?}", v.first);
+            prop_assert!(v.broken_promises.is_empty(), "strict: {:?}", v.broken_promises);
+            prop_assert_eq!(mm.checker.total_violations, 0);
         }
     }
 }
