@@ -30,4 +30,5 @@ pub mod usemap;
 pub mod verify;
 pub mod walkers;
 pub mod watermarks;
+pub mod zonelock;
 pub mod zones;

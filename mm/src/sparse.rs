@@ -202,6 +202,8 @@ pub struct Sparse {
     /// (non-uniform) memmap, 0 for any other section; as long as the highest such section. `pfn_to_page` is one
     /// load from here plus an addition (see [`crate::memmodel`]).
     flat: Vec<usize>,
+    /// A number no other `Sparse` of this process has (see [`Sparse::id`]).
+    id: u64,
     /// Sections attached by [`Sparse::attach_unfilled`] whose pages not written by memmap init still have to be
     /// filled by [`Sparse::fill_unwritten`] (single-pass init: no page is written twice).
     unfilled: Vec<u64>,
@@ -224,7 +226,16 @@ impl Sparse {
         let nr_roots = nr_mem_sections.div_ceil(SECTIONS_PER_ROOT);
         let mut roots = Vec::new();
         roots.resize_with(nr_roots as usize, || None);
-        Sparse { roots, nr_mem_sections, backing, poison: true, flat: Vec::new(), unfilled: Vec::new() }
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        Sparse { roots, nr_mem_sections, backing, poison: true, flat: Vec::new(), id, unfilled: Vec::new() }
+    }
+
+    /// A number that identifies this `Sparse` among all of the process (the buddy allocator checks that it is
+    /// given the memory model it was built from).
+    #[inline(always)]
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// NR_MEM_SECTIONS.
@@ -311,7 +322,7 @@ impl Sparse {
 
     /// Fills every page of the sections attached by [`Sparse::attach_unfilled`] that lies outside `written` (pfn
     /// ranges, any order, may overlap) with the poison pattern (or zeroes), and forgets those sections.
-    pub(crate) fn fill_unwritten(&mut self, written: &mut Vec<(u64, u64)>) {
+    pub(crate) fn fill_unwritten(&mut self, written: &mut [(u64, u64)]) {
         written.sort_unstable();
         // Merge into disjoint ranges, ascending.
         let mut merged: Vec<(u64, u64)> = Vec::with_capacity(written.len());
