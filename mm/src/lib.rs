@@ -21,6 +21,7 @@ pub mod hotplug;
 pub mod layout;
 pub mod memblock;
 pub mod memmap;
+pub mod memmodel;
 pub mod model;
 pub mod page;
 pub mod policy;
