@@ -14,8 +14,8 @@ fn main() {
     let handover = args.next().as_deref() == Some("--handover");
     let layout =
         Layout::from_memory_ranges(&[MemRange { start_pfn: 0x100000, end_pfn: 0x100000 + pages, nid: 0 }]).unwrap();
-    let mut mm = Mm::boot(&layout, MmOptions::new(policy::by_name("upstream").unwrap()), Box::new(HeapBacking))
-        .expect("boot");
+    let mut mm =
+        Mm::boot(&layout, MmOptions::new(policy::by_name("upstream").unwrap()), Box::new(HeapBacking)).expect("boot");
     if handover {
         let b = Buddy::from_boot(&mut mm).expect("hand-over");
         assert_eq!(b.total_free_pages(), b.total_managed_pages());

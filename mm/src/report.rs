@@ -353,7 +353,8 @@ pub fn overhead_json(mm: &Mm) -> String {
     }
     let ram: u64 = nodes.iter().map(|o| o.ram_bytes).sum();
     let cost: u64 = nodes.iter().map(|o| o.memmap_bytes + o.usemap_bytes + o.section_bytes).sum::<u64>() + roots;
-    let _ = write!(s, "],\"section_root_bytes\":{},\"total_percent\":\"{}\"}}", roots, pct(cost * 100_000 / ram.max(1)));
+    let _ =
+        write!(s, "],\"section_root_bytes\":{},\"total_percent\":\"{}\"}}", roots, pct(cost * 100_000 / ram.max(1)));
     s
 }
 
