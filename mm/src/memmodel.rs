@@ -8,8 +8,9 @@
 //! `Sparse` keeps the flat per-section table next to its section roots (`Sparse::page_ptr`), which is what the
 //! buddy allocator and the walkers use. Linux's `CONFIG_SPARSEMEM_VMEMMAP` maps the memmap of every present
 //! section at `vmemmap + pfn` in one virtual array, so `pfn_to_page` is an addition; on the host that is modelled
-//! by [`Vmemmap`], a flat slice indexed by pfn. The kernel can implement [`MemModel`] over its own page tables
-//! (mapping each section's memmap at `VMEMMAP_START + pfn * 64`) and keep the rest of `mm` unchanged.
+//! by [`Vmemmap`], a flat slice indexed by pfn. The kernel's `memmodel=vmemmap` maps each section's memmap at
+//! `VMEMMAP_START + pfn * 64` through `MemmapBacking::map_section`; it can implement [`MemModel`] over that array
+//! (a base pointer) and keep the rest of `mm` unchanged.
 //! `pfn_valid` stays section-based in all three, as in Linux: a section must have a memmap, and be early or have
 //! the pfn's subsection.
 //!
