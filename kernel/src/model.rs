@@ -263,8 +263,12 @@ pub fn init(phys: PhysMem, layout: Layout, opts: &Options, distances: Option<Vec
         handover_cycles / free.max(1),
         buddy.total_managed_pages()
     );
+    for l in mm::report::overhead_lines(&mm) {
+        println!("{}", l);
+    }
     let mut summary = mm::report::summary_json(&mm, &verification);
     summary.pop();
+    summary.push_str(&format!(",\"overhead\":{}", mm::report::overhead_json(&mm)));
     summary.push_str(&format!(
         ",\"buddy\":{{\"free_pages\":{},\"managed_pages\":{}}},\"walkers\":[{}],\"timing\":{{\"memmap_init_cycles\":{},\"fill_cycles\":{},\"handover_cycles\":{},\"tsc_khz\":{}}}}}",
         free,

@@ -26,6 +26,8 @@ use mm::policy;
 use mm::sparse::{HeapBacking, MemmapBacking, MEMMAP_BYTES_PER_SECTION};
 
 const SIZES: [u64; 2] = [1_024_000, 16_777_216];
+/// Extra sizes of the printed summary only (for the plot of ns/page against pages).
+const PLOT_SIZES: [u64; 3] = [131_072, 4_194_304, 8_388_608];
 const ROUNDS: usize = 5;
 
 /// A memmap backing that keeps 2 MiB chunks, touched once, and hands them out again.
@@ -111,7 +113,7 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
-fn interleaved_summary(pages: u64, pool: &PoolBacking) {
+fn interleaved_summary(pages: u64, pool: &PoolBacking) -> (u64, f64, f64, f64) {
     let l = layout(pages);
     let structs = {
         let (_, mm) = boot(&l, Box::new(pool.clone()));
@@ -148,13 +150,51 @@ fn interleaved_summary(pages: u64, pool: &PoolBacking) {
         b,
         b - p
     );
+    (pages, r, p, b)
+}
+
+/// An ASCII plot of ns/page against pages (log scale): `f` fill reference, `m` Mm::boot, `b` boot + hand-over.
+fn plot(points: &mut [(u64, f64, f64, f64)]) {
+    points.sort_by_key(|p| p.0);
+    let max = points.iter().map(|p| p.3).fold(0.0f64, f64::max).ceil().max(1.0);
+    const ROWS: usize = 12;
+    println!(
+        "memmap plot: ns/page (rows) against pages (columns, log scale); f = fill, m = Mm::boot, b = boot + hand-over"
+    );
+    for row in (0..=ROWS).rev() {
+        let y = max * row as f64 / ROWS as f64;
+        let mut line = format!("{:>6.2} |", y);
+        for p in points.iter() {
+            let cell = |v: f64| ((v / max) * ROWS as f64).round() as usize == row;
+            let c = if cell(p.3) {
+                'b'
+            } else if cell(p.2) {
+                'm'
+            } else if cell(p.1) {
+                'f'
+            } else {
+                ' '
+            };
+            line.push_str(&format!("    {}     ", c));
+        }
+        println!("{}", line.trim_end());
+    }
+    let mut axis = String::from("       +");
+    let mut labels = String::from("        ");
+    for p in points.iter() {
+        axis.push_str("----------");
+        labels.push_str(&format!("{:^10}", p.0));
+    }
+    println!("{}\n{}", axis, labels);
 }
 
 fn bench_memmap(c: &mut Criterion) {
     let pool = PoolBacking::default();
-    for &pages in &SIZES {
-        interleaved_summary(pages, &pool);
+    let mut points = Vec::new();
+    for &pages in PLOT_SIZES.iter().chain(SIZES.iter()) {
+        points.push(interleaved_summary(pages, &pool));
     }
+    plot(&mut points);
     for &pages in &SIZES {
         let l = layout(pages);
         let mut g = c.benchmark_group(format!("memmap_{}", pages));

@@ -16,7 +16,10 @@
 //!
 //! This module owns the allocator state (`Buddy`); the struct pages and the usemap stay in [`Sparse`], the zone
 //! spans in [`Zones`], the pageblock checker in the [`Mm`] the allocator was built from. Every method takes that
-//! same `Mm`. The rules are Linux's mm/page_alloc.c (function names cited where each rule lives):
+//! same `Mm`. Each zone's free area, counters and stats sit behind that zone's own `spin::Mutex`, and a struct page
+//! is written only under the lock of the zone it is linked to ([`crate::zonelock`], which holds the `unsafe`):
+//! [`Buddy::shared`] gives an [`Allocator`] that several CPUs use at once; `alloc_pages` locks the zones of its
+//! zonelist one at a time, `free_pages` the page's zone only. The rules are Linux's mm/page_alloc.c (function names cited where each rule lives):
 //! - **hand-over** (`memblock_free_all` → `__free_pages_memory` → `memblock_free_pages` → `__free_pages_core`):
 //!   every memory page not reserved in memblock is freed into `page_zone(page)` (the zone its links name, which
 //!   must span it), in max-order aligned chunks that never cross a zone boundary or a hole, with PG_reserved
@@ -73,8 +76,10 @@ use crate::consts::*;
 use crate::model::Mm;
 use crate::page::{pg, Page, LIST_HEAD_BIT, NODES_PGOFF, NODES_WIDTH, PG_BUDDY, ZONES_PGOFF, ZONES_WIDTH};
 use crate::sparse::{migratetype, Sparse, SparseError};
-use crate::usemap::PageblockChecker;
+pub use crate::zonelock::Allocator;
+use crate::zonelock::{zone_id_of_flags, ZonePages};
 use crate::zones::{ZoneType, Zones, MAX_NR_ZONES};
+use spin::Mutex;
 
 mod hotplug;
 pub use hotplug::OfflineError;
@@ -89,7 +94,7 @@ pub const REMOTE_DISTANCE: u8 = 20;
 
 /// `page_zone_id`: the NODE | ZONE bits of the flags word, which are contiguous, so the id is `nid * 4 + zone`.
 const ZONEID_BITS: u32 = NODES_WIDTH + ZONES_WIDTH;
-const ZONEID_MASK: u64 = (1 << ZONEID_BITS) - 1;
+pub(crate) const ZONEID_MASK: u64 = (1 << ZONEID_BITS) - 1;
 const _: () = assert!(NODES_PGOFF == ZONES_PGOFF + ZONES_WIDTH && (1 << ZONES_WIDTH) == MAX_NR_ZONES);
 
 /// Linux's `fallbacks[]` (mm/page_alloc.c): where an allocation of a migratetype steals from.
@@ -101,17 +106,17 @@ const FALLBACKS: [[u64; 2]; 3] = [
 
 #[inline]
 fn page_zone_id(page: &Page) -> usize {
-    ((page.flags >> ZONES_PGOFF) & ZONEID_MASK) as usize
+    zone_id_of_flags(page.flags)
 }
 
-/// Orders of one (zone, migratetype) take 16 slots, so a head index splits into its list group and its order
-/// with a shift: `((zone * NR_MIGRATETYPES + mt) << 4) | order`.
+/// Orders of one migratetype take 16 slots of a zone's heads, so a head index splits into its migratetype and its
+/// order with a shift: `(mt << 4) | order`.
 const ORDER_SLOTS: usize = 16;
 const _: () = assert!(NR_ORDERS <= ORDER_SLOTS);
 
-#[inline]
-const fn head_index(zi: usize, order: usize, mt: usize) -> usize {
-    ((zi * NR_MIGRATETYPES + mt) * ORDER_SLOTS) | order
+#[inline(always)]
+const fn head_index(order: usize, mt: usize) -> usize {
+    (mt * ORDER_SLOTS) | order
 }
 
 /// `migratetype_is_mergeable`: the three types that may merge with each other above pageblock_order.
@@ -179,6 +184,8 @@ pub enum AllocError {
     NoMemory { order: u32, highest_zone: ZoneType, nid: u32 },
     /// A list link names a pfn without a struct page: the memmap was changed behind the allocator's back.
     Corrupted { pfn: u64 },
+    /// The `Mm` is not the one the allocator was built from.
+    OtherMm,
 }
 
 impl fmt::Display for AllocError {
@@ -201,6 +208,7 @@ impl fmt::Display for AllocError {
             AllocError::Corrupted { pfn } => {
                 write!(f, "alloc_pages: free list names pfn {:#x} without struct page", pfn)
             }
+            AllocError::OtherMm => write!(f, "alloc_pages: the memory model is not the allocator's"),
         }
     }
 }
@@ -228,6 +236,8 @@ pub enum FreeError {
     NotManaged { pfn: u64 },
     /// A list link names a pfn without a struct page: the memmap was changed behind the allocator's back.
     Corrupted { pfn: u64 },
+    /// The `Mm` is not the one the allocator was built from.
+    OtherMm,
 }
 
 impl fmt::Display for FreeError {
@@ -255,6 +265,7 @@ impl fmt::Display for FreeError {
             ),
             FreeError::NotManaged { pfn } => write!(f, "free_pages: pfn {:#x} belongs to no managed zone", pfn),
             FreeError::Corrupted { pfn } => write!(f, "free_pages: free list names pfn {:#x} without struct page", pfn),
+            FreeError::OtherMm => write!(f, "free_pages: the memory model is not the allocator's"),
         }
     }
 }
@@ -356,19 +367,59 @@ struct ListHead {
     prev: u64,
 }
 
-/// One zone's `free_area` and counters.
+/// What never changes about a zone once the hand-over is done.
 #[derive(Clone, Debug)]
-struct FreeZone {
+struct ZoneInfo {
     nid: u32,
     zone_type: ZoneType,
     start_pfn: u64,
     end_pfn: u64,
     present_pages: u64,
     managed_pages: u64,
+}
+
+/// One zone's `free_area`, counters and slow-path stats: what the zone's lock protects.
+#[derive(Clone, Debug)]
+pub(crate) struct FreeArea {
+    /// The list heads, indexed by [`head_index`].
+    heads: [ListHead; NR_MIGRATETYPES * ORDER_SLOTS],
+    /// Per migratetype: bit `order` set iff that list is non-empty.
+    nonempty: [u16; NR_MIGRATETYPES],
     free_pages: u64,
     allocated_pages: u64,
     /// Free blocks per order, all migratetypes.
     nr_free: [u64; NR_ORDERS],
+    stats: BuddyStats,
+}
+
+impl FreeArea {
+    fn new() -> FreeArea {
+        let mut heads = [ListHead { next: 0, prev: 0 }; NR_MIGRATETYPES * ORDER_SLOTS];
+        for (i, h) in heads.iter_mut().enumerate() {
+            let code = LIST_HEAD_BIT | i as u64;
+            *h = ListHead { next: code, prev: code };
+        }
+        FreeArea {
+            heads,
+            nonempty: [0; NR_MIGRATETYPES],
+            free_pages: 0,
+            allocated_pages: 0,
+            nr_free: [0; NR_ORDERS],
+            stats: BuddyStats::default(),
+        }
+    }
+}
+
+/// A zone's lock on its own cache line, so that CPUs working in different zones do not share one.
+#[repr(align(64))]
+#[derive(Debug)]
+pub(crate) struct ZoneLock(pub(crate) Mutex<FreeArea>);
+
+impl core::ops::Deref for ZoneLock {
+    type Target = Mutex<FreeArea>;
+    fn deref(&self) -> &Mutex<FreeArea> {
+        &self.0
+    }
 }
 
 /// One free block, for tests and reports.
@@ -394,47 +445,503 @@ pub struct ZoneCounts {
     pub nr_free: [u64; NR_ORDERS],
 }
 
-/// The allocator. See the module documentation.
-#[derive(Clone, Debug)]
+/// The allocator. See the module documentation; [`Allocator`] shares it between CPUs.
+#[derive(Debug)]
 pub struct Buddy {
-    zones: Vec<FreeZone>,
-    /// The list heads, indexed by [`head_index`].
-    heads: Vec<ListHead>,
-    /// Per (zone, migratetype), `zone * NR_MIGRATETYPES + mt`: bit `order` set iff that list is non-empty.
-    nonempty: Vec<u16>,
+    zones: Vec<ZoneInfo>,
+    /// Per zone (same index): its free area behind its lock.
+    pub(crate) areas: Vec<ZoneLock>,
     /// Per node: zone indices, node-major (nearest node first), highest zone first within a node.
     zonelists: Vec<Vec<u16>>,
     /// Row-major node distances.
     distance: Vec<u8>,
     nr_nodes: usize,
-    pub stats: BuddyStats,
+    /// The `Sparse` the allocator manages (see [`Sparse::id`]).
+    sparse_id: u64,
 }
 
-/// The parts of the `Mm` a step works with.
-struct Cx<'a> {
-    sparse: &'a mut Sparse,
-    zones: &'a Zones,
-    checker: &'a mut PageblockChecker,
+/// One locked zone at work: its free area, its struct pages, and what it reads of the `Mm`.
+struct ZoneCx<'a, 'g, 'm> {
+    area: &'a mut FreeArea,
+    pages: &'a mut ZonePages<'g>,
+    start_pfn: u64,
+    end_pfn: u64,
+    al: &'a Allocator<'m>,
 }
 
-impl<'a> Cx<'a> {
-    fn new(mm: &'a mut Mm) -> Self {
-        Cx { sparse: &mut mm.sparse, zones: &mm.zones, checker: &mut mm.checker }
+impl<'m> Allocator<'m> {
+    /// `alloc_pages`: a block of `2^order` pages from the first zone of `preferred_nid`'s zonelist, at or below
+    /// `highest_zone`, that has one (stealing from another migratetype if needed). Returns its first pfn.
+    /// Locks one zone at a time, in zonelist order.
+    pub fn alloc_pages(
+        &self,
+        order: u32,
+        highest_zone: ZoneType,
+        preferred_nid: u32,
+        mt: u64,
+    ) -> Result<u64, AllocError> {
+        if order > MAX_PAGE_ORDER {
+            return Err(AllocError::BadOrder { order });
+        }
+        if mt > migratetype::HIGHATOMIC {
+            return Err(AllocError::BadMigratetype { migratetype: mt });
+        }
+        let b = self.buddy;
+        let Some(zonelist) = b.zonelists.get(preferred_nid as usize) else {
+            return Err(AllocError::BadNode { nid: preferred_nid });
+        };
+        if self.sparse.id() != b.sparse_id {
+            return Err(AllocError::OtherMm);
+        }
+        for &zi in zonelist {
+            let zi = zi as usize;
+            if b.zones[zi].zone_type > highest_zone {
+                continue;
+            }
+            let mut lz = self.lock_zone(zi);
+            let mut cx = ZoneCx::new(self, zi, &mut lz.area, &mut lz.pages);
+            // The page comes back with post_alloc_hook done (refcount 1, order kept: see the module documentation).
+            if let Some(pfn) = cx.rmqueue(order, mt).map_err(|pfn| AllocError::Corrupted { pfn })? {
+                cx.area.allocated_pages += 1 << order;
+                return Ok(pfn);
+            }
+        }
+        Err(AllocError::NoMemory { order, highest_zone, nid: preferred_nid })
+    }
+
+    /// `free_pages`: gives back a block from [`Allocator::alloc_pages`]. A call that does not name a live
+    /// allocation with its order is rejected with a named error and changes nothing. Locks the page's zone.
+    pub fn free_pages(&self, pfn: u64, order: u32) -> Result<(), FreeError> {
+        if order > MAX_PAGE_ORDER {
+            return Err(FreeError::BadOrder { order });
+        }
+        if pfn & ((1 << order) - 1) != 0 {
+            return Err(FreeError::Unaligned { pfn, order });
+        }
+        if self.sparse.id() != self.buddy.sparse_id {
+            return Err(FreeError::OtherMm);
+        }
+        if self.sparse.page_ptr(pfn).is_none() {
+            return Err(FreeError::NoStructPage { pfn });
+        }
+        // The flags word (never written while the allocator is shared) names the zone whose lock covers the page.
+        let Some(zi) = ZonePages::zone_id_unlocked(self.sparse, pfn) else { return Err(FreeError::Poisoned { pfn }) };
+        if zi >= self.buddy.zones.len() {
+            return Err(FreeError::NotManaged { pfn });
+        }
+        let mut lz = self.lock_zone(zi);
+        let page = lz.pages.get_mut(pfn).map_err(|pfn| FreeError::NoStructPage { pfn })?;
+        if page.has_type(PG_BUDDY) {
+            return Err(FreeError::DoubleFree { pfn, free_order: page.private as u32 });
+        }
+        if page.is_reserved() {
+            return Err(FreeError::Reserved { pfn });
+        }
+        if page.refcount != 1 {
+            return Err(FreeError::NotAllocated { pfn });
+        }
+        if page.private != order as u64 {
+            return Err(FreeError::WrongOrder { pfn, allocated: page.private as u32, given: order });
+        }
+        // free_pages_prepare + put_page_testzero.
+        page.refcount = 0;
+        page.private = 0;
+        let mut cx = ZoneCx::new(self, zi, &mut lz.area, &mut lz.pages);
+        let mt = cx.pageblock_mt(pfn);
+        cx.area.allocated_pages -= 1 << order;
+        cx.free_one_page(pfn, order, mt, false).map_err(|pfn| FreeError::Corrupted { pfn })
+    }
+}
+
+impl<'a, 'g, 'm> ZoneCx<'a, 'g, 'm> {
+    #[inline(always)]
+    fn new(al: &'a Allocator<'m>, zi: usize, area: &'a mut FreeArea, pages: &'a mut ZonePages<'g>) -> Self {
+        let z = &al.buddy.zones[zi];
+        ZoneCx { area, pages, start_pfn: z.start_pfn, end_pfn: z.end_pfn, al }
     }
 
     #[inline(always)]
     fn page(&mut self, pfn: u64) -> Result<&mut Page, u64> {
-        self.sparse.pfn_to_page_mut(pfn).ok_or(pfn)
+        self.pages.get_mut(pfn)
     }
 
-    #[inline]
+    #[inline(always)]
     fn pageblock_mt(&self, pfn: u64) -> u64 {
-        self.sparse.get_pfnblock_flags_mask(pfn, migratetype::MASK)
+        self.al.sparse.get_pfnblock_flags_mask(pfn, migratetype::MASK)
     }
 
-    /// The checked `set_pageblock_migratetype`; false if `vm_debug=panic` refused it.
+    /// The checked `set_pageblock_migratetype`; false if `vm_debug=panic` refused it. Takes the checker's lock
+    /// (a leaf lock) under this zone's lock.
     fn set_pageblock_mt(&mut self, pfn: u64, mt: u64, site: &'static str) -> bool {
-        self.checker.set_pfnblock_flags_mask(self.sparse, self.zones, pfn, mt, migratetype::MASK, site).is_ok()
+        let mut checker = self.al.checker.lock();
+        checker.set_pfnblock_flags_mask(self.al.sparse, self.al.zones, pfn, mt, migratetype::MASK, site).is_ok()
+    }
+
+    // ---- lists ----------------------------------------------------------------------------------------------
+
+    /// `__add_to_free_list` + `set_buddy_order` + `account_freepages`.
+    #[inline(always)]
+    fn add_free(&mut self, pfn: u64, order: u32, mt: u64, tail: bool) -> Result<(), u64> {
+        let idx = head_index(order as usize, mt as usize);
+        let code = LIST_HEAD_BIT | idx as u64;
+        let h = self.area.heads[idx];
+        let (next, prev) = if tail { (code, h.prev) } else { (h.next, code) };
+        {
+            let p = self.page(pfn)?;
+            p.lru_next = next;
+            p.lru_prev = prev;
+            p.private = order as u64;
+            p.set_type(PG_BUDDY);
+        }
+        if tail {
+            if prev == code {
+                self.area.heads[idx].next = pfn;
+            } else {
+                self.page(prev)?.lru_next = pfn;
+            }
+            self.area.heads[idx].prev = pfn;
+        } else {
+            if next == code {
+                self.area.heads[idx].prev = pfn;
+            } else {
+                self.page(next)?.lru_prev = pfn;
+            }
+            self.area.heads[idx].next = pfn;
+        }
+        self.area.nonempty[mt as usize] |= 1 << order;
+        self.area.nr_free[order as usize] += 1;
+        self.area.free_pages += 1 << order;
+        Ok(())
+    }
+
+    /// `__del_page_from_free_list`: unlink, clear PageBuddy and the order, account.
+    #[inline]
+    fn del_free(&mut self, pfn: u64, order: u32) -> Result<(), u64> {
+        self.del_free_as(pfn, order, None)
+    }
+
+    /// [`ZoneCx::del_free`], and with `Some(o)` also `post_alloc_hook` for an allocation of order `o` starting at
+    /// `pfn` (refcount 1, order kept in `private`) while the page is at hand.
+    #[inline(always)]
+    fn del_free_as(&mut self, pfn: u64, order: u32, alloc: Option<u32>) -> Result<(), u64> {
+        let (next, prev) = {
+            let p = self.page(pfn)?;
+            let links = (p.lru_next, p.lru_prev);
+            p.lru_next = pfn;
+            p.lru_prev = pfn;
+            p.clear_type(PG_BUDDY);
+            match alloc {
+                Some(o) => {
+                    p.private = o as u64;
+                    p.refcount = 1;
+                }
+                None => p.private = 0,
+            }
+            links
+        };
+        self.unlink(next, prev)?;
+        self.area.nr_free[order as usize] -= 1;
+        self.area.free_pages -= 1 << order;
+        Ok(())
+    }
+
+    /// Joins `prev` and `next` (pfns or list heads); clears the list's bit when it became empty.
+    #[inline(always)]
+    fn unlink(&mut self, next: u64, prev: u64) -> Result<(), u64> {
+        if next & LIST_HEAD_BIT != 0 {
+            let i = head_of(next)?;
+            self.area.heads[i].prev = prev;
+        } else {
+            self.page(next)?.lru_prev = prev;
+        }
+        if prev & LIST_HEAD_BIT != 0 {
+            let i = head_of(prev)?;
+            self.area.heads[i].next = next;
+            if next == prev {
+                self.area.nonempty[i / ORDER_SLOTS] &= !(1 << (i % ORDER_SLOTS));
+            }
+        } else {
+            self.page(prev)?.lru_next = next;
+        }
+        Ok(())
+    }
+
+    /// `move_to_free_list`.
+    fn move_free(&mut self, pfn: u64, order: u32, mt: u64) -> Result<(), u64> {
+        self.del_free(pfn, order)?;
+        self.add_free(pfn, order, mt, false)
+    }
+
+    // ---- allocation -----------------------------------------------------------------------------------------
+
+    /// `__rmqueue`.
+    #[inline]
+    fn rmqueue(&mut self, order: u32, mt: u64) -> Result<Option<u64>, u64> {
+        if let Some(pfn) = self.rmqueue_smallest(order, mt)? {
+            return Ok(Some(pfn));
+        }
+        if mt > migratetype::RECLAIMABLE {
+            return Ok(None);
+        }
+        let r = self.rmqueue_fallback(order, mt)?;
+        if r.is_some() {
+            self.area.stats.fallbacks += 1;
+        }
+        Ok(r)
+    }
+
+    /// `__rmqueue_smallest` + `expand`.
+    #[inline(always)]
+    fn rmqueue_smallest(&mut self, order: u32, mt: u64) -> Result<Option<u64>, u64> {
+        let bits = self.area.nonempty[mt as usize] >> order;
+        if bits == 0 {
+            return Ok(None);
+        }
+        let current = order + bits.trailing_zeros();
+        let pfn = self.area.heads[head_index(current as usize, mt as usize)].next;
+        self.del_free_as(pfn, current, Some(order))?;
+        self.expand(pfn, order, current, mt)?;
+        Ok(Some(pfn))
+    }
+
+    /// `expand`: the upper halves of a split block go back to the lists of `mt`.
+    #[inline(always)]
+    fn expand(&mut self, pfn: u64, low: u32, mut high: u32, mt: u64) -> Result<(), u64> {
+        while high > low {
+            high -= 1;
+            self.add_free(pfn + (1 << high), high, mt, false)?;
+        }
+        Ok(())
+    }
+
+    /// `find_suitable_fallback` (only_stealable = false): the first fallback type with a block of `order`,
+    /// and `can_steal_fallback`.
+    fn find_suitable_fallback(&self, order: u32, start_mt: u64) -> Option<(u64, bool)> {
+        if self.area.nr_free[order as usize] == 0 {
+            return None;
+        }
+        FALLBACKS[start_mt as usize]
+            .iter()
+            .copied()
+            .find(|&f| self.area.nonempty[f as usize] & (1 << order) != 0)
+            .map(|f| (f, can_steal_fallback(order, start_mt)))
+    }
+
+    /// `__rmqueue_fallback`: the largest block of a fallback type, or the smallest when a MOVABLE request may
+    /// not steal the whole block; then `steal_suitable_fallback`.
+    fn rmqueue_fallback(&mut self, order: u32, start_mt: u64) -> Result<Option<u64>, u64> {
+        let mut found = None;
+        for current in (order..=MAX_PAGE_ORDER).rev() {
+            let Some((fmt_, can_steal)) = self.find_suitable_fallback(current, start_mt) else { continue };
+            if !can_steal && start_mt == migratetype::MOVABLE && current > order {
+                // find_smallest: a block we cannot claim is better split from the smallest.
+                found = (order..=MAX_PAGE_ORDER)
+                    .find_map(|o| self.find_suitable_fallback(o, start_mt).map(|(f, s)| (o, f, s)));
+            } else {
+                found = Some((current, fmt_, can_steal));
+            }
+            break;
+        }
+        let Some((current, fallback_mt, can_steal)) = found else { return Ok(None) };
+        let pfn = self.area.heads[head_index(current as usize, fallback_mt as usize)].next;
+        self.steal_suitable_fallback(pfn, current, order, start_mt, fallback_mt, can_steal).map(Some)
+    }
+
+    /// `steal_suitable_fallback` / `try_to_claim_block`: take the whole range for blocks >= pageblock_order;
+    /// claim the pageblock when allowed and at least half of it is free; else take just this block, its
+    /// remainder staying with the fallback type.
+    fn steal_suitable_fallback(
+        &mut self,
+        pfn: u64,
+        current: u32,
+        order: u32,
+        start_mt: u64,
+        fallback_mt: u64,
+        can_steal: bool,
+    ) -> Result<u64, u64> {
+        let block_mt = self.pageblock_mt(pfn);
+        if block_mt != migratetype::HIGHATOMIC {
+            if current >= PAGEBLOCK_ORDER {
+                // change_pageblock_range: usemap first, so a refused write changes no list.
+                let mut ok = true;
+                for pb in 0..(1u64 << (current - PAGEBLOCK_ORDER)) {
+                    if self.set_pageblock_mt(pfn + pb * PAGEBLOCK_NR_PAGES, start_mt, "change_pageblock_range") {
+                        self.area.stats.pageblocks_changed += 1;
+                    } else {
+                        self.area.stats.vm_bugs += 1;
+                        ok = false;
+                    }
+                }
+                if ok {
+                    self.del_free_as(pfn, current, Some(order))?;
+                    self.expand(pfn, order, current, start_mt)?;
+                    return Ok(pfn);
+                }
+            } else if can_steal {
+                if let Some(prep) = self.prep_move_freepages_block(pfn)? {
+                    // Claim the pageblock when at least half of it is free (Linux also counts allocated pages
+                    // of a compatible mobility, which the model does not know).
+                    if prep.free_pages >= 1 << (PAGEBLOCK_ORDER - 1) && self.move_freepages_block(prep, start_mt)? {
+                        // Our block moved to start_mt's lists with the rest of the pageblock.
+                        if let Some(p) = self.rmqueue_smallest(order, start_mt)? {
+                            return Ok(p);
+                        }
+                    }
+                }
+            }
+        }
+        // single_page (page_del_and_expand): this block alone; its remainder stays with the fallback type.
+        self.del_free_as(pfn, current, Some(order))?;
+        self.expand(pfn, order, current, fallback_mt)?;
+        Ok(pfn)
+    }
+
+    /// `prep_move_freepages_block`: the range of the pageblock of `pfn` that lies in the zone, and its free pages.
+    fn prep_move_freepages_block(&mut self, pfn: u64) -> Result<Option<Prep>, u64> {
+        self.area.stats.move_freepages_block += 1;
+        let (zs, ze) = (self.start_pfn, self.end_pfn);
+        let mut start = pageblock_start_pfn(pfn);
+        let end = pageblock_end_pfn(pfn); // exclusive
+        if end > ze {
+            // Linux: `if (!zone_spans_pfn(zone, end_pfn)) return 0`: moving part of it would leave the zone.
+            self.area.stats.mfb_skipped += 1;
+            self.area.stats.mfb_skipped_pfns += end - ze;
+            return Ok(None);
+        }
+        if start < zs {
+            // Linux 4.x-6.9: `if (!zone_spans_pfn(zone, start_pfn)) start_pfn = pfn`; we clamp to the zone start.
+            self.area.stats.mfb_clamped += 1;
+            self.area.stats.mfb_skipped_pfns += zs - start;
+            start = zs;
+        }
+        let mut free = 0;
+        let mut p = start;
+        // Loop invariant: `p` is a pfn of [start, end) not inside a free block already counted. A page of another
+        // zone (interleaved nodes) is not looked at beyond its flags: its zone's lock is not held.
+        while p < end {
+            match self.pages.get(p) {
+                Some(page) if page.has_type(PG_BUDDY) => {
+                    let n = 1u64 << page.private.min(MAX_PAGE_ORDER as u64);
+                    free += n;
+                    p += n;
+                }
+                Some(_) => p += 1,
+                None if self.al.sparse.page_ptr(p).is_none() => return Err(p),
+                None => p += 1,
+            }
+        }
+        Ok(Some(Prep { start, end, free_pages: free }))
+    }
+
+    /// `move_freepages_block`: every free block of the zone in `[prep.start, prep.end)` moves to `mt`'s lists and
+    /// the pageblock takes `mt` through the checked `set_pfnblock_flags_mask` at `prep.start` (call site
+    /// "move_freepages_block"). False if `vm_debug=panic` refused the write (nothing moved).
+    fn move_freepages_block(&mut self, prep: Prep, mt: u64) -> Result<bool, u64> {
+        if !self.set_pageblock_mt(prep.start, mt, "move_freepages_block") {
+            self.area.stats.vm_bugs += 1;
+            return Ok(false);
+        }
+        self.area.stats.mfb_claimed += 1;
+        let mut p = prep.start;
+        while p < prep.end {
+            let Some(page) = self.pages.get(p) else {
+                if self.al.sparse.page_ptr(p).is_none() {
+                    return Err(p);
+                }
+                // A page of another zone: its lock is not ours, so it is counted and left alone.
+                self.area.stats.foreign_pages += 1;
+                p += 1;
+                continue;
+            };
+            if !page.has_type(PG_BUDDY) {
+                p += 1;
+                continue;
+            }
+            let order = page.private.min(MAX_PAGE_ORDER as u64) as u32;
+            self.move_free(p, order, mt)?;
+            self.area.stats.pages_moved += 1 << order;
+            p += 1 << order;
+        }
+        Ok(true)
+    }
+
+    // ---- free -----------------------------------------------------------------------------------------------
+
+    /// `__free_one_page`. See the module documentation.
+    fn free_one_page(&mut self, mut pfn: u64, mut order: u32, mt: u64, to_tail: bool) -> Result<(), u64> {
+        let mut buddy_pfn = pfn;
+        // Loop invariant: [pfn, pfn + 2^order) is free and off the lists; `order` < MAX_PAGE_ORDER in the body.
+        while order < MAX_PAGE_ORDER {
+            buddy_pfn = pfn ^ (1 << order);
+            // page_is_buddy (a page of another zone is never ours to look at), and below pageblock_order the
+            // buddy is taken off its list while it is at hand.
+            let taken = match self.pages.get_mut(buddy_pfn) {
+                Ok(b) if b.has_type(PG_BUDDY) && b.private == order as u64 => {
+                    if order < PAGEBLOCK_ORDER {
+                        let links = (b.lru_next, b.lru_prev);
+                        b.lru_next = buddy_pfn;
+                        b.lru_prev = buddy_pfn;
+                        b.private = 0;
+                        b.clear_type(PG_BUDDY);
+                        Some(links)
+                    } else {
+                        None
+                    }
+                }
+                _ => break,
+            };
+            match taken {
+                Some((next, prev)) => {
+                    self.unlink(next, prev)?;
+                    self.area.nr_free[order as usize] -= 1;
+                    self.area.free_pages -= 1 << order;
+                }
+                None => {
+                    let buddy_mt = self.pageblock_mt(buddy_pfn);
+                    if buddy_mt != mt {
+                        if !mergeable(mt) || !mergeable(buddy_mt) {
+                            break;
+                        }
+                        // Match the buddy's pageblock type so later splits land on the right lists.
+                        if !self.set_pageblock_mt(buddy_pfn, mt, "__free_one_page") {
+                            self.area.stats.vm_bugs += 1;
+                            break;
+                        }
+                        self.area.stats.merge_type_changes += 1;
+                    }
+                    self.del_free(buddy_pfn, order)?;
+                }
+            }
+            pfn &= buddy_pfn;
+            order += 1;
+        }
+        let tail = to_tail || (order < MAX_PAGE_ORDER - 1 && self.buddy_merge_likely(pfn, buddy_pfn, order));
+        self.add_free(pfn, order, mt, tail)
+    }
+
+    /// `page_is_buddy`: free, of this order, in this zone (a hole page or a page without memmap never is).
+    #[inline(always)]
+    fn page_is_buddy(&self, buddy_pfn: u64, order: u32) -> bool {
+        self.pages.get(buddy_pfn).is_some_and(|b| b.has_type(PG_BUDDY) && b.private == order as u64)
+    }
+
+    /// `buddy_merge_likely`: the block's higher-order buddy is free, so it will likely merge once its own
+    /// buddy comes back: put it at the tail so it is not handed out first.
+    #[inline(always)]
+    fn buddy_merge_likely(&self, pfn: u64, buddy_pfn: u64, order: u32) -> bool {
+        let higher = buddy_pfn & pfn;
+        self.page_is_buddy(higher ^ (1 << (order + 1)), order + 1)
+    }
+}
+
+/// A list head's index from its code.
+#[inline(always)]
+fn head_of(code: u64) -> Result<usize, u64> {
+    let i = (code & !LIST_HEAD_BIT) as usize;
+    if i < NR_MIGRATETYPES * ORDER_SLOTS {
+        Ok(i)
+    } else {
+        Err(code)
     }
 }
 
@@ -460,27 +967,19 @@ impl Buddy {
         let mut zones = Vec::with_capacity(nr_nodes * MAX_NR_ZONES);
         for node in &mm.zones.nodes {
             for z in &node.zones {
-                zones.push(FreeZone {
+                zones.push(ZoneInfo {
                     nid: node.nid,
                     zone_type: z.zone_type,
                     start_pfn: z.zone_start_pfn,
                     end_pfn: z.zone_end_pfn(),
                     present_pages: z.present_pages,
                     managed_pages: 0,
-                    free_pages: 0,
-                    allocated_pages: 0,
-                    nr_free: [0; NR_ORDERS],
                 });
             }
         }
-        let mut heads = Vec::with_capacity(zones.len() * NR_MIGRATETYPES * ORDER_SLOTS);
-        for i in 0..zones.len() * NR_MIGRATETYPES * ORDER_SLOTS {
-            let code = LIST_HEAD_BIT | i as u64;
-            heads.push(ListHead { next: code, prev: code });
-        }
+        let areas = (0..zones.len()).map(|_| ZoneLock(Mutex::new(FreeArea::new()))).collect();
         let zonelists = build_zonelists(&mm.zones, &distance);
-        let nonempty = vec![0; zones.len() * NR_MIGRATETYPES];
-        let mut buddy = Buddy { zones, heads, nonempty, zonelists, distance, nr_nodes, stats: BuddyStats::default() };
+        let mut buddy = Buddy { zones, areas, zonelists, distance, nr_nodes, sparse_id: mm.sparse.id() };
 
         // A compressed boot shares one template page per uniform section: give those that hold memory a memmap.
         let uniform: Vec<u64> =
@@ -509,546 +1008,166 @@ impl Buddy {
                 a = b;
             }
         }
-        for (a, b) in ranges {
-            buddy.free_range(mm, a, b)?;
-        }
+        buddy.hand_over(mm, &ranges)?;
+        buddy.sparse_id = mm.sparse.id();
         Ok(buddy)
     }
 
-    /// One free range: `__free_pages_core`'s per-page work (refcount 0) in one pass that also splits the range
-    /// into runs of pages of one zone, as `page_zone(page)` names it (so a chunk never crosses a zone boundary,
-    /// and a policy that relinked memory pages, `span-extend`, shows in the counts as it would in Linux).
-    fn free_range(&mut self, mm: &mut Mm, a: u64, b: u64) -> Result<(), BuddyError> {
-        let (mut run_start, mut run_zone) = (a, usize::MAX);
-        let mut pfn = a;
-        // Loop invariant: the pages of [run_start, pfn) are linked to zone `run_zone` and have refcount 0; those
-        // of [a, run_start) were freed.
-        while pfn < b {
-            let nr = pfn_to_section_nr(pfn);
-            let sec_start = section_nr_to_pfn(nr);
-            let chunk_end = (sec_start + PAGES_PER_SECTION).min(b);
-            let pages = mm.sparse.section_pages_mut(nr).ok_or(BuddyError::NoStructPage { pfn })?;
-            let mut change = None;
-            for (i, p) in pages[(pfn - sec_start) as usize..(chunk_end - sec_start) as usize].iter_mut().enumerate() {
-                let zi = page_zone_id(p);
-                if zi != run_zone {
-                    if p.is_poisoned() {
-                        return Err(BuddyError::Poisoned { pfn: pfn + i as u64 });
-                    }
-                    change = Some((pfn + i as u64, zi));
-                    break;
-                }
-                // __ClearPageReserved + set_page_count(0): a memory page that a policy's hole init marked
-                // reserved (span-extend) is not reserved in memblock and is handed over, as in Linux.
-                p.clear_flag(pg::RESERVED);
-                p.refcount = 0;
-            }
-            match change {
-                Some((q, zi)) => {
-                    if q > run_start {
-                        self.free_run(mm, run_zone, run_start, q)?;
-                    }
-                    (run_start, run_zone, pfn) = (q, zi, q);
-                }
-                None => pfn = chunk_end,
+    /// Hands the free ranges over (boot, and onlined memory): first, with exclusive access, __free_pages_core's
+    /// per-page work and the runs of one zone; then `__free_pages_memory` per run through the locked path that
+    /// every free takes.
+    fn hand_over(&mut self, mm: &mut Mm, ranges: &[(u64, u64)]) -> Result<(), BuddyError> {
+        let mut runs = Vec::new();
+        for &(a, b) in ranges {
+            prepare_range(&mut mm.sparse, a, b, &mut runs)?;
+        }
+        for &(zi, start, end) in &runs {
+            let Some(z) = self.zones.get(zi) else {
+                return Err(BuddyError::NoZone { pfn: start, nid: (zi >> ZONES_WIDTH) as u32 });
+            };
+            if start < z.start_pfn || end > z.end_pfn {
+                // Linux: VM_BUG_ON_PAGE(bad_range(zone, page)) in __free_one_page.
+                let pfn = if start < z.start_pfn { start } else { z.end_pfn.max(start) };
+                return Err(BuddyError::OutsideLinkedZone { pfn, nid: z.nid, zone: z.zone_type });
             }
         }
-        if b > run_start {
-            self.free_run(mm, run_zone, run_start, b)?;
+        let al = Allocator::new(self, mm);
+        for &(zi, start, end) in &runs {
+            al.free_run(zi, start, end)?;
+        }
+        for &(zi, start, end) in &runs {
+            self.zones[zi].managed_pages += end - start;
         }
         Ok(())
     }
 
-    /// `[start, end)` of zone `zi` (refcounts already 0): check the zone spans it, then `__free_pages_memory`.
-    fn free_run(&mut self, mm: &mut Mm, zi: usize, start: u64, end: u64) -> Result<(), BuddyError> {
-        let Some(z) = self.zones.get(zi) else {
-            return Err(BuddyError::NoZone { pfn: start, nid: (zi >> ZONES_WIDTH) as u32 });
-        };
-        if start < z.start_pfn || end > z.end_pfn {
-            // Linux: VM_BUG_ON_PAGE(bad_range(zone, page)) in __free_one_page.
-            let pfn = if start < z.start_pfn { start } else { z.end_pfn.max(start) };
-            return Err(BuddyError::OutsideLinkedZone { pfn, nid: z.nid, zone: z.zone_type });
-        }
-        self.zones[zi].managed_pages += end - start;
-        let mut cx = Cx::new(mm);
-        let mut s = start;
-        // __free_pages_memory: the largest aligned chunks, at most max order.
-        while s < end {
-            let mut order = if s == 0 { MAX_PAGE_ORDER } else { MAX_PAGE_ORDER.min(s.trailing_zeros()) };
-            while s + (1u64 << order) > end {
-                order -= 1;
-            }
-            let mt = cx.pageblock_mt(s);
-            self.free_one_page(&mut cx, zi, s, order, mt, true).map_err(|pfn| BuddyError::NoStructPage { pfn })?;
-            s += 1 << order;
-        }
-        Ok(())
-    }
-
-    // ---- lists ----------------------------------------------------------------------------------------------
-
-    /// `__add_to_free_list` + `set_buddy_order` + `account_freepages`.
+    /// An [`Allocator`] over this allocator and its `Mm` (which it borrows mutably).
     #[inline(always)]
-    fn add_free(&mut self, cx: &mut Cx, zi: usize, pfn: u64, order: u32, mt: u64, tail: bool) -> Result<(), u64> {
-        let idx = head_index(zi, order as usize, mt as usize);
-        let code = LIST_HEAD_BIT | idx as u64;
-        let h = self.heads[idx];
-        let (next, prev) = if tail { (code, h.prev) } else { (h.next, code) };
-        {
-            let p = cx.page(pfn)?;
-            p.lru_next = next;
-            p.lru_prev = prev;
-            p.private = order as u64;
-            p.set_type(PG_BUDDY);
-        }
-        if tail {
-            if prev == code {
-                self.heads[idx].next = pfn;
-            } else {
-                cx.page(prev)?.lru_next = pfn;
-            }
-            self.heads[idx].prev = pfn;
-        } else {
-            if next == code {
-                self.heads[idx].prev = pfn;
-            } else {
-                cx.page(next)?.lru_prev = pfn;
-            }
-            self.heads[idx].next = pfn;
-        }
-        self.nonempty[idx / ORDER_SLOTS] |= 1 << order;
-        let z = &mut self.zones[zi];
-        z.nr_free[order as usize] += 1;
-        z.free_pages += 1 << order;
-        Ok(())
+    pub fn shared<'m>(&'m self, mm: &'m mut Mm) -> Allocator<'m> {
+        Allocator::new(self, mm)
     }
 
-    /// `__del_page_from_free_list`: unlink, clear PageBuddy and the order, account.
+    /// [`Allocator::alloc_pages`] with the `Mm` borrowed for this one call.
     #[inline]
-    fn del_free(&mut self, cx: &mut Cx, zi: usize, pfn: u64, order: u32) -> Result<(), u64> {
-        self.del_free_as(cx, zi, pfn, order, None)
-    }
-
-    /// [`Buddy::del_free`], and with `Some(o)` also `post_alloc_hook` for an allocation of order `o` starting at
-    /// `pfn` (refcount 1, order kept in `private`) while the page is at hand.
-    #[inline(always)]
-    fn del_free_as(&mut self, cx: &mut Cx, zi: usize, pfn: u64, order: u32, alloc: Option<u32>) -> Result<(), u64> {
-        let (next, prev) = {
-            let p = cx.page(pfn)?;
-            let links = (p.lru_next, p.lru_prev);
-            p.lru_next = pfn;
-            p.lru_prev = pfn;
-            p.clear_type(PG_BUDDY);
-            match alloc {
-                Some(o) => {
-                    p.private = o as u64;
-                    p.refcount = 1;
-                }
-                None => p.private = 0,
-            }
-            links
-        };
-        self.unlink(cx, next, prev)?;
-        let z = &mut self.zones[zi];
-        z.nr_free[order as usize] -= 1;
-        z.free_pages -= 1 << order;
-        Ok(())
-    }
-
-    /// Joins `prev` and `next` (pfns or list heads); clears the list's bit when it became empty.
-    #[inline(always)]
-    fn unlink(&mut self, cx: &mut Cx, next: u64, prev: u64) -> Result<(), u64> {
-        if next & LIST_HEAD_BIT != 0 {
-            let i = self.head_of(next)?;
-            self.heads[i].prev = prev;
-        } else {
-            cx.page(next)?.lru_prev = prev;
-        }
-        if prev & LIST_HEAD_BIT != 0 {
-            let i = self.head_of(prev)?;
-            self.heads[i].next = next;
-            if next == prev {
-                self.nonempty[i / ORDER_SLOTS] &= !(1 << (i % ORDER_SLOTS));
-            }
-        } else {
-            cx.page(prev)?.lru_next = next;
-        }
-        Ok(())
-    }
-
-    #[inline]
-    fn head_of(&self, code: u64) -> Result<usize, u64> {
-        let i = (code & !LIST_HEAD_BIT) as usize;
-        if i < self.heads.len() {
-            Ok(i)
-        } else {
-            Err(code)
-        }
-    }
-
-    /// `move_to_free_list`.
-    fn move_free(&mut self, cx: &mut Cx, zi: usize, pfn: u64, order: u32, mt: u64) -> Result<(), u64> {
-        self.del_free(cx, zi, pfn, order)?;
-        self.add_free(cx, zi, pfn, order, mt, false)
-    }
-
-    // ---- allocation -----------------------------------------------------------------------------------------
-
-    /// `alloc_pages`: a block of `2^order` pages from the first zone of `preferred_nid`'s zonelist, at or below
-    /// `highest_zone`, that has one (stealing from another migratetype if needed). Returns its first pfn.
     pub fn alloc_pages(
-        &mut self,
+        &self,
         mm: &mut Mm,
         order: u32,
         highest_zone: ZoneType,
         preferred_nid: u32,
         mt: u64,
     ) -> Result<u64, AllocError> {
-        if order > MAX_PAGE_ORDER {
-            return Err(AllocError::BadOrder { order });
-        }
-        if mt > migratetype::HIGHATOMIC {
-            return Err(AllocError::BadMigratetype { migratetype: mt });
-        }
-        if preferred_nid as usize >= self.nr_nodes {
-            return Err(AllocError::BadNode { nid: preferred_nid });
-        }
-        let mut cx = Cx::new(mm);
-        let nz = self.zonelists[preferred_nid as usize].len();
-        for k in 0..nz {
-            let zi = self.zonelists[preferred_nid as usize][k] as usize;
-            if self.zones[zi].zone_type > highest_zone {
-                continue;
-            }
-            // The page comes back with post_alloc_hook done (refcount 1, order kept: see the module documentation).
-            if let Some(pfn) = self.rmqueue(&mut cx, zi, order, mt).map_err(|pfn| AllocError::Corrupted { pfn })? {
-                self.zones[zi].allocated_pages += 1 << order;
-                return Ok(pfn);
-            }
-        }
-        Err(AllocError::NoMemory { order, highest_zone, nid: preferred_nid })
+        self.shared(mm).alloc_pages(order, highest_zone, preferred_nid, mt)
     }
 
-    /// `__rmqueue`.
+    /// [`Allocator::free_pages`] with the `Mm` borrowed for this one call.
     #[inline]
-    fn rmqueue(&mut self, cx: &mut Cx, zi: usize, order: u32, mt: u64) -> Result<Option<u64>, u64> {
-        if let Some(pfn) = self.rmqueue_smallest(cx, zi, order, mt)? {
-            return Ok(Some(pfn));
-        }
-        if mt > migratetype::RECLAIMABLE {
-            return Ok(None);
-        }
-        let r = self.rmqueue_fallback(cx, zi, order, mt)?;
-        if r.is_some() {
-            self.stats.fallbacks += 1;
-        }
-        Ok(r)
+    pub fn free_pages(&self, mm: &mut Mm, pfn: u64, order: u32) -> Result<(), FreeError> {
+        self.shared(mm).free_pages(pfn, order)
     }
 
-    /// `__rmqueue_smallest` + `expand`.
-    #[inline(always)]
-    fn rmqueue_smallest(&mut self, cx: &mut Cx, zi: usize, order: u32, mt: u64) -> Result<Option<u64>, u64> {
-        let bits = self.nonempty[zi * NR_MIGRATETYPES + mt as usize] >> order;
-        if bits == 0 {
-            return Ok(None);
+    /// The slow-path counts, summed over the zones.
+    pub fn stats(&self) -> BuddyStats {
+        let mut s = BuddyStats::default();
+        for a in &self.areas {
+            let z = a.lock().stats;
+            s.fallbacks += z.fallbacks;
+            s.move_freepages_block += z.move_freepages_block;
+            s.mfb_clamped += z.mfb_clamped;
+            s.mfb_skipped += z.mfb_skipped;
+            s.mfb_skipped_pfns += z.mfb_skipped_pfns;
+            s.mfb_claimed += z.mfb_claimed;
+            s.pages_moved += z.pages_moved;
+            s.foreign_pages += z.foreign_pages;
+            s.pageblocks_changed += z.pageblocks_changed;
+            s.merge_type_changes += z.merge_type_changes;
+            s.vm_bugs += z.vm_bugs;
         }
-        let current = order + bits.trailing_zeros();
-        let pfn = self.heads[head_index(zi, current as usize, mt as usize)].next;
-        self.del_free_as(cx, zi, pfn, current, Some(order))?;
-        self.expand(cx, zi, pfn, order, current, mt)?;
-        Ok(Some(pfn))
+        s
     }
+}
 
-    /// `expand`: the upper halves of a split block go back to the lists of `mt`.
-    #[inline(always)]
-    fn expand(&mut self, cx: &mut Cx, zi: usize, pfn: u64, low: u32, mut high: u32, mt: u64) -> Result<(), u64> {
-        while high > low {
-            high -= 1;
-            self.add_free(cx, zi, pfn + (1 << high), high, mt, false)?;
+impl Allocator<'_> {
+    /// `__free_pages_memory` over `[start, end)` of zone `zi` (refcounts already 0): the largest aligned chunks,
+    /// at most max order, to the tail of their lists.
+    fn free_run(&self, zi: usize, start: u64, end: u64) -> Result<(), BuddyError> {
+        let mut lz = self.lock_zone(zi);
+        let mut cx = ZoneCx::new(self, zi, &mut lz.area, &mut lz.pages);
+        let mut s = start;
+        while s < end {
+            let mut order = if s == 0 { MAX_PAGE_ORDER } else { MAX_PAGE_ORDER.min(s.trailing_zeros()) };
+            while s + (1u64 << order) > end {
+                order -= 1;
+            }
+            let mt = cx.pageblock_mt(s);
+            cx.free_one_page(s, order, mt, true).map_err(|pfn| BuddyError::NoStructPage { pfn })?;
+            s += 1 << order;
         }
         Ok(())
     }
+}
 
-    /// `find_suitable_fallback` (only_stealable = false): the first fallback type with a block of `order`,
-    /// and `can_steal_fallback`.
-    fn find_suitable_fallback(&self, zi: usize, order: u32, start_mt: u64) -> Option<(u64, bool)> {
-        if self.zones[zi].nr_free[order as usize] == 0 {
-            return None;
-        }
-        FALLBACKS[start_mt as usize]
-            .iter()
-            .copied()
-            .find(|&f| self.nonempty[zi * NR_MIGRATETYPES + f as usize] & (1 << order) != 0)
-            .map(|f| (f, can_steal_fallback(order, start_mt)))
-    }
-
-    /// `__rmqueue_fallback`: the largest block of a fallback type, or the smallest when a MOVABLE request may
-    /// not steal the whole block; then `steal_suitable_fallback`.
-    fn rmqueue_fallback(&mut self, cx: &mut Cx, zi: usize, order: u32, start_mt: u64) -> Result<Option<u64>, u64> {
-        let mut found = None;
-        for current in (order..=MAX_PAGE_ORDER).rev() {
-            let Some((fmt_, can_steal)) = self.find_suitable_fallback(zi, current, start_mt) else { continue };
-            if !can_steal && start_mt == migratetype::MOVABLE && current > order {
-                // find_smallest: a block we cannot claim is better split from the smallest.
-                found = (order..=MAX_PAGE_ORDER)
-                    .find_map(|o| self.find_suitable_fallback(zi, o, start_mt).map(|(f, s)| (o, f, s)));
-            } else {
-                found = Some((current, fmt_, can_steal));
-            }
-            break;
-        }
-        let Some((current, fallback_mt, can_steal)) = found else { return Ok(None) };
-        let pfn = self.heads[head_index(zi, current as usize, fallback_mt as usize)].next;
-        self.steal_suitable_fallback(cx, zi, pfn, current, order, start_mt, fallback_mt, can_steal).map(Some)
-    }
-
-    /// `steal_suitable_fallback` / `try_to_claim_block`: take the whole range for blocks >= pageblock_order;
-    /// claim the pageblock when allowed and at least half of it is free; else take just this block, its
-    /// remainder staying with the fallback type.
-    #[allow(clippy::too_many_arguments)]
-    fn steal_suitable_fallback(
-        &mut self,
-        cx: &mut Cx,
-        zi: usize,
-        pfn: u64,
-        current: u32,
-        order: u32,
-        start_mt: u64,
-        fallback_mt: u64,
-        can_steal: bool,
-    ) -> Result<u64, u64> {
-        let block_mt = cx.pageblock_mt(pfn);
-        if block_mt != migratetype::HIGHATOMIC {
-            if current >= PAGEBLOCK_ORDER {
-                // change_pageblock_range: usemap first, so a refused write changes no list.
-                let mut ok = true;
-                for pb in 0..(1u64 << (current - PAGEBLOCK_ORDER)) {
-                    if cx.set_pageblock_mt(pfn + pb * PAGEBLOCK_NR_PAGES, start_mt, "change_pageblock_range") {
-                        self.stats.pageblocks_changed += 1;
-                    } else {
-                        self.stats.vm_bugs += 1;
-                        ok = false;
-                    }
+/// One free range: `__free_pages_core`'s per-page work (PG_reserved cleared, refcount 0) in one pass that also
+/// splits the range into runs of pages of one zone, as `page_zone(page)` names it (so a chunk never crosses a
+/// zone boundary, and a policy that relinked memory pages, `span-extend`, shows in the counts as it would in
+/// Linux). Appends `(zone id, start, end)` runs.
+fn prepare_range(sparse: &mut Sparse, a: u64, b: u64, runs: &mut Vec<(usize, u64, u64)>) -> Result<(), BuddyError> {
+    let (mut run_start, mut run_zone) = (a, usize::MAX);
+    let mut pfn = a;
+    // Loop invariant: the pages of [run_start, pfn) are linked to zone `run_zone` and have refcount 0; the runs
+    // of [a, run_start) were appended.
+    while pfn < b {
+        let nr = pfn_to_section_nr(pfn);
+        let sec_start = section_nr_to_pfn(nr);
+        let chunk_end = (sec_start + PAGES_PER_SECTION).min(b);
+        let pages = sparse.section_pages_mut(nr).ok_or(BuddyError::NoStructPage { pfn })?;
+        let mut change = None;
+        for (i, p) in pages[(pfn - sec_start) as usize..(chunk_end - sec_start) as usize].iter_mut().enumerate() {
+            let zi = page_zone_id(p);
+            if zi != run_zone {
+                if p.is_poisoned() {
+                    return Err(BuddyError::Poisoned { pfn: pfn + i as u64 });
                 }
-                if ok {
-                    self.del_free_as(cx, zi, pfn, current, Some(order))?;
-                    self.expand(cx, zi, pfn, order, current, start_mt)?;
-                    return Ok(pfn);
-                }
-            } else if can_steal {
-                if let Some(prep) = self.prep_move_freepages_block(cx, zi, pfn)? {
-                    // Claim the pageblock when at least half of it is free (Linux also counts allocated pages
-                    // of a compatible mobility, which the model does not know).
-                    if prep.free_pages >= 1 << (PAGEBLOCK_ORDER - 1)
-                        && self.move_freepages_block(cx, zi, prep, start_mt)?
-                    {
-                        // Our block moved to start_mt's lists with the rest of the pageblock.
-                        if let Some(p) = self.rmqueue_smallest(cx, zi, order, start_mt)? {
-                            return Ok(p);
-                        }
-                    }
-                }
+                change = Some((pfn + i as u64, zi));
+                break;
             }
+            // __ClearPageReserved + set_page_count(0): a memory page that a policy's hole init marked
+            // reserved (span-extend) is not reserved in memblock and is handed over, as in Linux.
+            p.clear_flag(pg::RESERVED);
+            p.refcount = 0;
         }
-        // single_page (page_del_and_expand): this block alone; its remainder stays with the fallback type.
-        self.del_free_as(cx, zi, pfn, current, Some(order))?;
-        self.expand(cx, zi, pfn, order, current, fallback_mt)?;
-        Ok(pfn)
-    }
-
-    /// `prep_move_freepages_block`: the range of the pageblock of `pfn` that lies in the zone, and its free pages.
-    fn prep_move_freepages_block(&mut self, cx: &mut Cx, zi: usize, pfn: u64) -> Result<Option<Prep>, u64> {
-        self.stats.move_freepages_block += 1;
-        let (zs, ze) = (self.zones[zi].start_pfn, self.zones[zi].end_pfn);
-        let mut start = pageblock_start_pfn(pfn);
-        let end = pageblock_end_pfn(pfn); // exclusive
-        if end > ze {
-            // Linux: `if (!zone_spans_pfn(zone, end_pfn)) return 0`: moving part of it would leave the zone.
-            self.stats.mfb_skipped += 1;
-            self.stats.mfb_skipped_pfns += end - ze;
-            return Ok(None);
-        }
-        if start < zs {
-            // Linux 4.x-6.9: `if (!zone_spans_pfn(zone, start_pfn)) start_pfn = pfn`; we clamp to the zone start.
-            self.stats.mfb_clamped += 1;
-            self.stats.mfb_skipped_pfns += zs - start;
-            start = zs;
-        }
-        let mut free = 0;
-        let mut p = start;
-        // Loop invariant: `p` is a pfn of [start, end) not inside a free block already counted.
-        while p < end {
-            let page = cx.page(p)?;
-            if page.has_type(PG_BUDDY) && page_zone_id(page) == zi {
-                let n = 1u64 << page.private.min(MAX_PAGE_ORDER as u64);
-                free += n;
-                p += n;
-            } else {
-                p += 1;
-            }
-        }
-        Ok(Some(Prep { start, end, free_pages: free }))
-    }
-
-    /// `move_freepages_block`: every free block of the zone in `[prep.start, prep.end)` moves to `mt`'s lists and
-    /// the pageblock takes `mt` through the checked `set_pfnblock_flags_mask` at `prep.start` (call site
-    /// "move_freepages_block"). False if `vm_debug=panic` refused the write (nothing moved).
-    fn move_freepages_block(&mut self, cx: &mut Cx, zi: usize, prep: Prep, mt: u64) -> Result<bool, u64> {
-        if !cx.set_pageblock_mt(prep.start, mt, "move_freepages_block") {
-            self.stats.vm_bugs += 1;
-            return Ok(false);
-        }
-        self.stats.mfb_claimed += 1;
-        let mut p = prep.start;
-        while p < prep.end {
-            let page = cx.page(p)?;
-            if !page.has_type(PG_BUDDY) {
-                p += 1;
-                continue;
-            }
-            let order = page.private.min(MAX_PAGE_ORDER as u64) as u32;
-            if page_zone_id(page) == zi {
-                self.move_free(cx, zi, p, order, mt)?;
-                self.stats.pages_moved += 1 << order;
-            } else {
-                self.stats.foreign_pages += 1 << order;
-            }
-            p += 1 << order;
-        }
-        Ok(true)
-    }
-
-    // ---- free -----------------------------------------------------------------------------------------------
-
-    /// `free_pages`: gives back a block from [`Buddy::alloc_pages`]. A call that does not name a live allocation
-    /// with its order is rejected with a named error and changes nothing.
-    pub fn free_pages(&mut self, mm: &mut Mm, pfn: u64, order: u32) -> Result<(), FreeError> {
-        if order > MAX_PAGE_ORDER {
-            return Err(FreeError::BadOrder { order });
-        }
-        if pfn & ((1 << order) - 1) != 0 {
-            return Err(FreeError::Unaligned { pfn, order });
-        }
-        let nzones = self.zones.len();
-        let mut cx = Cx::new(mm);
-        let page = cx.page(pfn).map_err(|pfn| FreeError::NoStructPage { pfn })?;
-        if page.is_poisoned() {
-            return Err(FreeError::Poisoned { pfn });
-        }
-        if page.has_type(PG_BUDDY) {
-            return Err(FreeError::DoubleFree { pfn, free_order: page.private as u32 });
-        }
-        if page.is_reserved() {
-            return Err(FreeError::Reserved { pfn });
-        }
-        if page.refcount != 1 {
-            return Err(FreeError::NotAllocated { pfn });
-        }
-        if page.private != order as u64 {
-            return Err(FreeError::WrongOrder { pfn, allocated: page.private as u32, given: order });
-        }
-        let zi = page_zone_id(page);
-        if zi >= nzones {
-            return Err(FreeError::NotManaged { pfn });
-        }
-        // free_pages_prepare + put_page_testzero.
-        page.refcount = 0;
-        page.private = 0;
-        let mt = cx.pageblock_mt(pfn);
-        self.zones[zi].allocated_pages -= 1 << order;
-        self.free_one_page(&mut cx, zi, pfn, order, mt, false).map_err(|pfn| FreeError::Corrupted { pfn })
-    }
-
-    /// `__free_one_page`. See the module documentation.
-    fn free_one_page(
-        &mut self,
-        cx: &mut Cx,
-        zi: usize,
-        mut pfn: u64,
-        mut order: u32,
-        mt: u64,
-        to_tail: bool,
-    ) -> Result<(), u64> {
-        let mut buddy_pfn = pfn;
-        // Loop invariant: [pfn, pfn + 2^order) is free and off the lists; `order` < MAX_PAGE_ORDER in the body.
-        while order < MAX_PAGE_ORDER {
-            buddy_pfn = pfn ^ (1 << order);
-            // page_is_buddy, and below pageblock_order the buddy is taken off its list while it is at hand.
-            let taken = match cx.sparse.pfn_to_page_mut(buddy_pfn) {
-                Some(b) if b.has_type(PG_BUDDY) && b.private == order as u64 && page_zone_id(b) == zi => {
-                    if order < PAGEBLOCK_ORDER {
-                        let links = (b.lru_next, b.lru_prev);
-                        b.lru_next = buddy_pfn;
-                        b.lru_prev = buddy_pfn;
-                        b.private = 0;
-                        b.clear_type(PG_BUDDY);
-                        Some(links)
-                    } else {
-                        None
-                    }
+        match change {
+            Some((q, zi)) => {
+                if q > run_start {
+                    runs.push((run_zone, run_start, q));
                 }
-                _ => break,
-            };
-            match taken {
-                Some((next, prev)) => {
-                    self.unlink(cx, next, prev)?;
-                    let z = &mut self.zones[zi];
-                    z.nr_free[order as usize] -= 1;
-                    z.free_pages -= 1 << order;
-                }
-                None => {
-                    let buddy_mt = cx.pageblock_mt(buddy_pfn);
-                    if buddy_mt != mt {
-                        if !mergeable(mt) || !mergeable(buddy_mt) {
-                            break;
-                        }
-                        // Match the buddy's pageblock type so later splits land on the right lists.
-                        if !cx.set_pageblock_mt(buddy_pfn, mt, "__free_one_page") {
-                            self.stats.vm_bugs += 1;
-                            break;
-                        }
-                        self.stats.merge_type_changes += 1;
-                    }
-                    self.del_free(cx, zi, buddy_pfn, order)?;
-                }
+                (run_start, run_zone, pfn) = (q, zi, q);
             }
-            pfn &= buddy_pfn;
-            order += 1;
-        }
-        let tail = to_tail || (order < MAX_PAGE_ORDER - 1 && self.buddy_merge_likely(cx, pfn, buddy_pfn, order, zi));
-        self.add_free(cx, zi, pfn, order, mt, tail)
-    }
-
-    /// `page_is_buddy`: free, of this order, in this zone (a hole page or a page without memmap never is).
-    #[inline(always)]
-    fn page_is_buddy(&self, cx: &Cx, buddy_pfn: u64, order: u32, zi: usize) -> bool {
-        match cx.sparse.pfn_to_page(buddy_pfn) {
-            Some(b) => b.has_type(PG_BUDDY) && b.private == order as u64 && page_zone_id(b) == zi,
-            None => false,
+            None => pfn = chunk_end,
         }
     }
-
-    /// `buddy_merge_likely`: the block's higher-order buddy is free, so it will likely merge once its own
-    /// buddy comes back: put it at the tail so it is not handed out first.
-    #[inline(always)]
-    fn buddy_merge_likely(&self, cx: &Cx, pfn: u64, buddy_pfn: u64, order: u32, zi: usize) -> bool {
-        let higher = buddy_pfn & pfn;
-        self.page_is_buddy(cx, higher ^ (1 << (order + 1)), order + 1, zi)
+    if b > run_start {
+        runs.push((run_zone, run_start, b));
     }
+    Ok(())
+}
 
+impl Buddy {
     // ---- views and checks -----------------------------------------------------------------------------------
 
     /// The counters of zone `zone` of node `nid`.
     pub fn zone_counts(&self, nid: u32, zone: ZoneType) -> Option<ZoneCounts> {
-        let z = self.zones.get(nid as usize * MAX_NR_ZONES + zone.index())?;
+        let zi = nid as usize * MAX_NR_ZONES + zone.index();
+        let z = self.zones.get(zi)?;
+        let a = self.areas[zi].lock();
         Some(ZoneCounts {
             nid: z.nid,
             zone: z.zone_type,
             present_pages: z.present_pages,
             managed_pages: z.managed_pages,
-            free_pages: z.free_pages,
-            allocated_pages: z.allocated_pages,
-            nr_free: z.nr_free,
+            free_pages: a.free_pages,
+            allocated_pages: a.allocated_pages,
+            nr_free: a.nr_free,
         })
     }
 
@@ -1059,7 +1178,7 @@ impl Buddy {
 
     /// Free pages of all zones.
     pub fn total_free_pages(&self) -> u64 {
-        self.zones.iter().map(|z| z.free_pages).sum()
+        self.areas.iter().map(|a| a.lock().free_pages).sum()
     }
 
     /// Pages handed over at boot, all zones.
@@ -1084,10 +1203,11 @@ impl Buddy {
     pub fn free_blocks(&self, mm: &Mm) -> Vec<FreeBlock> {
         let mut out = Vec::new();
         for (zi, z) in self.zones.iter().enumerate() {
+            let area = self.areas[zi].lock();
             for order in 0..NR_ORDERS {
                 for mt in 0..NR_MIGRATETYPES {
-                    let code = LIST_HEAD_BIT | head_index(zi, order, mt) as u64;
-                    let mut cur = self.heads[head_index(zi, order, mt)].next;
+                    let code = LIST_HEAD_BIT | head_index(order, mt) as u64;
+                    let mut cur = area.heads[head_index(order, mt)].next;
                     let mut steps = 0u64;
                     while cur != code && steps <= z.managed_pages {
                         out.push(FreeBlock {
@@ -1113,6 +1233,8 @@ impl Buddy {
     /// Checks every invariant of the module documentation against the memmap and memblock of `mm`.
     /// O(free blocks + memory pages).
     pub fn check(&self, mm: &Mm) -> Result<(), CheckError> {
+        // Every zone at once, in zone-id order (the documented exception to one lock at a time).
+        let areas: Vec<_> = self.areas.iter().map(|a| a.lock()).collect();
         let mut blocks: Vec<(u64, u32, usize)> = Vec::new();
         for (zi, z) in self.zones.iter().enumerate() {
             let zone = (z.nid, z.zone_type);
@@ -1121,11 +1243,11 @@ impl Buddy {
             for order in 0..NR_ORDERS {
                 let mut count = 0;
                 for mt in 0..NR_MIGRATETYPES {
-                    let idx = head_index(zi, order, mt);
+                    let idx = head_index(order, mt);
                     let code = LIST_HEAD_BIT | idx as u64;
-                    let (mut prev, mut cur) = (code, self.heads[idx].next);
+                    let (mut prev, mut cur) = (code, areas[zi].heads[idx].next);
                     let o = order as u32;
-                    let bit = self.nonempty[zi * NR_MIGRATETYPES + mt] & (1 << order) != 0;
+                    let bit = areas[zi].nonempty[mt] & (1 << order) != 0;
                     if bit != (cur != code) {
                         return Err(err(CheckKind::NonemptyBit, 0, o, (cur != code) as u64, bit as u64));
                     }
@@ -1158,16 +1280,16 @@ impl Buddy {
                         prev = cur;
                         cur = p.lru_next;
                     }
-                    if self.heads[idx].prev != prev {
-                        return Err(err(CheckKind::ListBroken, prev, o, prev, self.heads[idx].prev));
+                    if areas[zi].heads[idx].prev != prev {
+                        return Err(err(CheckKind::ListBroken, prev, o, prev, areas[zi].heads[idx].prev));
                     }
                 }
-                if count != z.nr_free[order] {
-                    return Err(err(CheckKind::NrFree, 0, order as u32, count, z.nr_free[order]));
+                if count != areas[zi].nr_free[order] {
+                    return Err(err(CheckKind::NrFree, 0, order as u32, count, areas[zi].nr_free[order]));
                 }
             }
-            if free != z.free_pages {
-                return Err(err(CheckKind::FreePages, 0, 0, free, z.free_pages));
+            if free != areas[zi].free_pages {
+                return Err(err(CheckKind::FreePages, 0, 0, free, areas[zi].free_pages));
             }
         }
         blocks.sort_unstable();
@@ -1287,18 +1409,19 @@ impl Buddy {
             return Err(self.cerr(CheckKind::Present, usize::MAX, 0, 0, present, seen));
         }
         for (zi, z) in self.zones.iter().enumerate() {
-            if alloc_seen[zi] != z.allocated_pages {
-                return Err(self.cerr(CheckKind::Allocated, zi, 0, 0, alloc_seen[zi], z.allocated_pages));
+            let (allocated, free) = (areas[zi].allocated_pages, areas[zi].free_pages);
+            if alloc_seen[zi] != allocated {
+                return Err(self.cerr(CheckKind::Allocated, zi, 0, 0, alloc_seen[zi], allocated));
             }
-            if free_seen[zi] != z.free_pages {
-                return Err(self.cerr(CheckKind::FreePages, zi, 0, 0, free_seen[zi], z.free_pages));
+            if free_seen[zi] != free {
+                return Err(self.cerr(CheckKind::FreePages, zi, 0, 0, free_seen[zi], free));
             }
             let total = alloc_seen[zi] + free_seen[zi] + reserved_seen[zi];
             if exact && total != z.present_pages {
                 return Err(self.cerr(CheckKind::Present, zi, 0, 0, z.present_pages, total));
             }
-            if z.allocated_pages + z.free_pages != z.managed_pages {
-                return Err(self.cerr(CheckKind::Managed, zi, 0, 0, z.managed_pages, z.allocated_pages + z.free_pages));
+            if allocated + free != z.managed_pages {
+                return Err(self.cerr(CheckKind::Managed, zi, 0, 0, z.managed_pages, allocated + free));
             }
         }
         Ok(())
@@ -1417,7 +1540,7 @@ mod tests {
     #[test]
     fn split_and_merge_restore_a_max_order_block() {
         let mut mm = boot(&[m(0x100000, 0x108000, 0)], "upstream");
-        let mut b = Buddy::from_boot(&mut mm).unwrap();
+        let b = Buddy::from_boot(&mut mm).unwrap();
         let initial = shape(&b, &mm);
         // The memmap takes the top 512 pages: 31 max-order blocks and one of order 9 at 0x107c00.
         let c = b.zone_counts(0, ZoneType::Normal).unwrap();
@@ -1444,7 +1567,7 @@ mod tests {
     #[test]
     fn no_merge_across_a_zone_boundary_or_a_hole() {
         let mut mm = boot(&layout_a(), "upstream");
-        let mut b = Buddy::from_boot(&mut mm).unwrap();
+        let b = Buddy::from_boot(&mut mm).unwrap();
         let initial = shape(&b, &mm);
         // Take the two order-8 buddies on both sides of the node 0 / node 1 boundary, then give them back.
         let n0 = b.alloc_pages(&mut mm, 8, ZoneType::Dma32, 0, MOVABLE).unwrap();
@@ -1465,7 +1588,7 @@ mod tests {
     #[test]
     fn bad_frees_are_named_errors_and_change_nothing() {
         let mut mm = boot(&layout_a(), "upstream");
-        let mut b = Buddy::from_boot(&mut mm).unwrap();
+        let b = Buddy::from_boot(&mut mm).unwrap();
         let p = b.alloc_pages(&mut mm, 2, ZoneType::Dma32, 1, MOVABLE).unwrap();
         let before = shape(&b, &mm);
         let free_head = before.iter().find(|f| f.1 == 10).unwrap().0;
@@ -1512,7 +1635,7 @@ mod tests {
     #[test]
     fn fallback_steals_whole_large_blocks() {
         let mut mm = boot(&[m(0x100000, 0x108000, 0)], "upstream");
-        let mut b = Buddy::from_boot(&mut mm).unwrap();
+        let b = Buddy::from_boot(&mut mm).unwrap();
         let initial = shape(&b, &mm);
         // Every pageblock is MOVABLE: an UNMOVABLE request steals the largest MOVABLE block (order 10) and
         // changes both its pageblocks (change_pageblock_range); the split remainders are UNMOVABLE.
@@ -1520,9 +1643,9 @@ mod tests {
         assert_eq!(u & 1023, 0);
         assert_eq!(mm.sparse.get_pfnblock_flags_mask(u, migratetype::MASK), UNMOVABLE);
         assert_eq!(mm.sparse.get_pfnblock_flags_mask(u + 512, migratetype::MASK), UNMOVABLE);
-        assert_eq!((b.stats.pageblocks_changed, b.stats.fallbacks, mfb_calls(&mm)), (2, 1, 0));
+        assert_eq!((b.stats().pageblocks_changed, b.stats().fallbacks, mfb_calls(&mm)), (2, 1, 0));
         let u2 = b.alloc_pages(&mut mm, 0, ZoneType::Normal, 0, UNMOVABLE).unwrap();
-        assert_eq!((u2, b.stats.fallbacks), (u + 1, 1), "the remainder serves UNMOVABLE without a fallback");
+        assert_eq!((u2, b.stats().fallbacks), (u + 1, 1), "the remainder serves UNMOVABLE without a fallback");
         b.check(&mm).unwrap();
         b.free_pages(&mut mm, u, 0).unwrap();
         b.free_pages(&mut mm, u2, 0).unwrap();
@@ -1533,7 +1656,7 @@ mod tests {
     #[test]
     fn fallback_claims_a_half_free_pageblock_through_move_freepages_block() {
         let mut mm = boot(&[m(0x100000, 0x108000, 0)], "upstream");
-        let mut b = Buddy::from_boot(&mut mm).unwrap();
+        let b = Buddy::from_boot(&mut mm).unwrap();
         let initial = shape(&b, &mm);
         let normal = ZoneType::Normal;
         // Fill the zone with MOVABLE order-9 blocks, free one and take its first half back: the only free block
@@ -1542,7 +1665,7 @@ mod tests {
         while let Ok(p) = b.alloc_pages(&mut mm, 9, normal, 0, MOVABLE) {
             blocks.push(p);
         }
-        assert_eq!(b.stats.fallbacks, 0);
+        assert_eq!(b.stats().fallbacks, 0);
         let victim = blocks.pop().unwrap();
         b.free_pages(&mut mm, victim, 9).unwrap();
         let half = b.alloc_pages(&mut mm, 8, normal, 0, MOVABLE).unwrap();
@@ -1552,7 +1675,7 @@ mod tests {
         let r = b.alloc_pages(&mut mm, 0, normal, 0, RECLAIMABLE).unwrap();
         assert_eq!(r, victim + 256);
         assert_eq!(mm.sparse.get_pfnblock_flags_mask(victim, migratetype::MASK), RECLAIMABLE);
-        assert_eq!((b.stats.mfb_claimed, b.stats.pages_moved, mfb_calls(&mm)), (1, 256, 1));
+        assert_eq!((b.stats().mfb_claimed, b.stats().pages_moved, mfb_calls(&mm)), (1, 256, 1));
         assert_eq!(mm.checker.total_violations, 0);
         b.check(&mm).unwrap();
         // UNMOVABLE falls back to RECLAIMABLE first: its largest block is order 7 and only 255 pages of the
@@ -1560,7 +1683,7 @@ mod tests {
         let u = b.alloc_pages(&mut mm, 0, normal, 0, UNMOVABLE).unwrap();
         assert_eq!(u, victim + 384);
         assert_eq!(mm.sparse.get_pfnblock_flags_mask(victim, migratetype::MASK), RECLAIMABLE, "not claimed");
-        assert_eq!((b.stats.mfb_claimed, b.stats.move_freepages_block, b.stats.fallbacks), (1, 2, 2));
+        assert_eq!((b.stats().mfb_claimed, b.stats().move_freepages_block, b.stats().fallbacks), (1, 2, 2));
         let free_of = |b: &Buddy, mm: &Mm, mt| -> u64 {
             b.free_blocks(mm).iter().filter(|f| f.migratetype == mt).map(|f| 1u64 << f.order).sum()
         };
@@ -1584,7 +1707,7 @@ mod tests {
         // zone (skipped, single block taken); node 1's first (order 8 at 0x108100) in one whose start is
         // outside its zone (clamped to 0x108100, claimed, the usemap written there: no violation).
         let mut mm = boot(&[m(0x100000, 0x108100, 0), m(0x108100, 0x110000, 1)], "upstream");
-        let mut b = Buddy::from_boot(&mut mm).unwrap();
+        let b = Buddy::from_boot(&mut mm).unwrap();
         let initial = shape(&b, &mm);
         assert!(initial.contains(&(0x108000, 8, 0, ZoneType::Normal)));
         assert!(initial.contains(&(0x108100, 8, 1, ZoneType::Normal)));
@@ -1598,8 +1721,8 @@ mod tests {
         }
         // Each of node 0's last 256 pages came through a fallback that could not claim the pageblock (its
         // remainder stays MOVABLE, so the next UNMOVABLE request falls back again, as in Linux).
-        assert_eq!((b.stats.mfb_skipped, b.stats.mfb_clamped), (256, 1), "{:?}", b.stats);
-        assert_eq!(b.stats.mfb_skipped_pfns, 256 * 0x100 + 0x100);
+        assert_eq!((b.stats().mfb_skipped, b.stats().mfb_clamped), (256, 1), "{:?}", b.stats());
+        assert_eq!(b.stats().mfb_skipped_pfns, 256 * 0x100 + 0x100);
         assert_eq!(mm.sparse.get_pfnblock_flags_mask(0x108000, migratetype::MASK), UNMOVABLE);
         assert_eq!(mfb_calls(&mm), 1);
         assert_eq!(mm.checker.total_violations, 0);
@@ -1615,7 +1738,7 @@ mod tests {
     fn exhaustion_then_free_all_restores_the_initial_shape() {
         for policy in ["upstream", "zeroed", "strict"] {
             let mut mm = boot(&layout_a(), policy);
-            let mut b = Buddy::from_boot(&mut mm).unwrap();
+            let b = Buddy::from_boot(&mut mm).unwrap();
             let initial = shape(&b, &mm);
             let mut live = vec![];
             let mut i = 0u64;
@@ -1657,7 +1780,7 @@ mod tests {
         // A SLIT that puts node 2 next to node 0 and node 1 far away.
         let slit = [10, 40, 15, 40, 10, 40, 15, 40, 10];
         let mut mm = boot(&mem, "upstream");
-        let mut b = Buddy::from_boot_with(&mut mm, Some(&slit)).unwrap();
+        let b = Buddy::from_boot_with(&mut mm, Some(&slit)).unwrap();
         assert_eq!(b.zonelist(0), vec![(0, Normal), (0, Dma32), (2, Normal), (1, Normal)]);
         assert_eq!(b.node_distance(0, 2), Some(15));
         assert_eq!(

@@ -54,7 +54,11 @@ pub struct Unavailable {
 
 /// What a policy works with. See the module documentation.
 pub struct InitCtx<'a> {
-    pub sparse: &'a mut Sparse,
+    /// The sections; crate-private because a section's pages may not be read before memmap init wrote them
+    /// (single-pass init, [`Sparse::fill_unwritten`]): policies use the primitives.
+    pub(crate) sparse: &'a mut Sparse,
+    /// The pfn ranges written so far (what `fill_unwritten` must not overwrite).
+    pub(crate) written: &'a mut Vec<(u64, u64)>,
     pub zones: &'a Zones,
     /// memblock.memory.
     pub memory: &'a [MemRange],
@@ -117,12 +121,12 @@ impl InitCtx<'_> {
                 if uniform {
                     // A partial write to a uniform section: give it a real memmap first.
                     let _ = self.sparse.materialize(nr);
+                    self.record_written(sec_start, sec_start + PAGES_PER_SECTION);
                 }
-                if let Some(pages) = self.sparse.section_pages_mut(nr) {
-                    let base = (pfn - sec_start) as usize;
-                    for (i, page) in pages[base..(chunk_end - sec_start) as usize].iter_mut().enumerate() {
-                        page.init_single(pfn + i as u64, z, nid);
-                    }
+                // __init_single_page, with the links computed once per section (they hold the section number).
+                let flags = Page::link_bits(sec_start, z, nid);
+                if self.sparse.write_pages(pfn, chunk_end, |p| Page::initialized(p, flags)) {
+                    self.record_written(pfn, chunk_end);
                 }
             }
             // Pageblock migratetypes: only the pageblock-aligned pfns inside the range, as Linux does.
@@ -153,9 +157,10 @@ impl InitCtx<'_> {
         rule: &'static str,
     ) -> u64 {
         let z = zone as u8;
-        let n = self.for_each_hole_page(start_pfn, end_pfn, |pfn, page| {
-            page.init_single(pfn, z, nid);
+        let n = self.for_each_hole_page(start_pfn, end_pfn, |pfn| {
+            let mut page = Page::initialized(pfn, Page::link_bits(pfn, z, nid));
             page.set_flag(pg::RESERVED);
+            page
         });
         self.holes.push(HoleRange { start_pfn, end_pfn, nid: Some(nid), zone: Some(zone), pages: n, rule });
         n
@@ -163,9 +168,10 @@ impl InitCtx<'_> {
 
     /// Linux 4.17-5.11 hole init: `mm_zero_struct_page` + `__SetPageReserved`; returns the pages zeroed.
     pub fn zero_unavailable_range(&mut self, start_pfn: u64, end_pfn: u64, rule: &'static str) -> u64 {
-        let n = self.for_each_hole_page(start_pfn, end_pfn, |_, page| {
-            *page = Page::ZEROED;
+        let n = self.for_each_hole_page(start_pfn, end_pfn, |_| {
+            let mut page = Page::ZEROED;
             page.set_flag(pg::RESERVED);
+            page
         });
         self.holes.push(HoleRange { start_pfn, end_pfn, nid: None, zone: None, pages: n, rule });
         n
@@ -173,7 +179,7 @@ impl InitCtx<'_> {
 
     /// Calls `f` for every pfn of `[start_pfn, end_pfn)` whose pageblock start is `pfn_valid` (skipping the
     /// whole pageblock otherwise, as Linux's `init_unavailable_range` does); returns how many.
-    fn for_each_hole_page(&mut self, start_pfn: u64, end_pfn: u64, mut f: impl FnMut(u64, &mut Page)) -> u64 {
+    fn for_each_hole_page(&mut self, start_pfn: u64, end_pfn: u64, mut f: impl FnMut(u64) -> Page) -> u64 {
         let mut count = 0;
         let mut pfn = start_pfn;
         while pfn < end_pfn {
@@ -187,19 +193,26 @@ impl InitCtx<'_> {
                 continue;
             }
             let nr = pfn_to_section_nr(pfn);
-            if self.sparse.section(nr).is_some_and(|ms| ms.uniform()) {
-                let _ = self.sparse.materialize(nr);
-            }
-            if let Some(pages) = self.sparse.section_pages_mut(nr) {
+            if self.sparse.section(nr).is_some_and(|ms| ms.uniform()) && self.sparse.materialize(nr).is_ok() {
                 let sec_start = section_nr_to_pfn(nr);
-                for p in pfn..pb_end {
-                    f(p, &mut pages[(p - sec_start) as usize]);
-                }
+                self.record_written(sec_start, sec_start + PAGES_PER_SECTION);
+            }
+            if self.sparse.write_pages(pfn, pb_end, &mut f) {
+                self.record_written(pfn, pb_end);
                 count += pb_end - pfn;
             }
             pfn = pb_end;
         }
         count
+    }
+
+    /// Records `[start, end)` as written, extending the last range when it continues it (the common case).
+    #[inline]
+    fn record_written(&mut self, start: u64, end: u64) {
+        match self.written.last_mut() {
+            Some(last) if last.1 == start => last.1 = end,
+            _ => self.written.push((start, end)),
+        }
     }
 
     /// The memory ranges of node `nid` (`for_each_mem_pfn_range(i, nid, ..)`).

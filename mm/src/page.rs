@@ -169,8 +169,14 @@ impl Page {
     /// lru pointing at itself.
     #[inline]
     pub fn init_single(&mut self, pfn: u64, zone: u8, nid: u32) {
-        *self = Page {
-            flags: Self::link_bits(pfn, zone, nid),
+        *self = Self::initialized(pfn, Self::link_bits(pfn, zone, nid));
+    }
+
+    /// The page `__init_single_page` makes of `pfn`, given its link bits ([`Page::link_bits`]).
+    #[inline(always)]
+    pub const fn initialized(pfn: u64, link_bits: u64) -> Page {
+        Page {
+            flags: link_bits,
             lru_next: pfn,
             lru_prev: pfn,
             mapping: 0,
@@ -179,7 +185,7 @@ impl Page {
             mapcount: -1,
             refcount: 1,
             memcg_data: 0,
-        };
+        }
     }
 
     /// The SECTION | NODE | ZONE bits of the flags word (`set_page_links`).

@@ -276,3 +276,139 @@ pub fn zoneinfo_lines(mm: &Mm, buddy: &crate::buddy::Buddy) -> Vec<String> {
     }
     out
 }
+
+/// Bytes of `struct mem_section_usage` per section: the subsection bitmap (64 bits) and 4 bits per pageblock.
+pub const USEMAP_BYTES_PER_SECTION: u64 = 8 + crate::consts::PAGEBLOCKS_PER_SECTION * 4 / 8;
+/// Bytes of `struct mem_section` (Linux x86_64: section_mem_map and the usage pointer).
+pub const MEM_SECTION_BYTES: u64 = 16;
+
+/// What the memory model costs one node (issue 6): the memmap of its sections with memory (a section without
+/// memory has none), their usemaps and `mem_section` entries, against the node's RAM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NodeOverhead {
+    pub nid: u32,
+    pub ram_bytes: u64,
+    pub sections: u64,
+    pub memmap_bytes: u64,
+    pub usemap_bytes: u64,
+    pub section_bytes: u64,
+}
+
+impl NodeOverhead {
+    /// (memmap + usemap + mem_section bytes) per 100,000 bytes of RAM (per cent with three decimals).
+    pub fn permille_x100(&self) -> u64 {
+        (self.memmap_bytes + self.usemap_bytes + self.section_bytes) * 100_000 / self.ram_bytes.max(1)
+    }
+}
+
+/// The overhead of every node, and the bytes of the section roots (shared by all nodes: the root pointer array
+/// and one 4 KiB page of `mem_section`s per allocated root, SPARSEMEM_EXTREME).
+pub fn overhead(mm: &Mm) -> (Vec<NodeOverhead>, u64) {
+    let mut out: Vec<NodeOverhead> = mm
+        .zones
+        .nodes
+        .iter()
+        .map(|n| NodeOverhead {
+            nid: n.nid,
+            ram_bytes: n.node_present_pages * crate::consts::PAGE_SIZE,
+            sections: 0,
+            memmap_bytes: 0,
+            usemap_bytes: 0,
+            section_bytes: 0,
+        })
+        .collect();
+    for nr in mm.sparse.valid_sections() {
+        let Some(ms) = mm.sparse.section(nr) else { continue };
+        if let Some(o) = out.iter_mut().find(|o| o.nid == ms.nid) {
+            o.sections += 1;
+            o.memmap_bytes += crate::sparse::MEMMAP_BYTES_PER_SECTION;
+            o.usemap_bytes += USEMAP_BYTES_PER_SECTION;
+            o.section_bytes += MEM_SECTION_BYTES;
+        }
+    }
+    let nr_roots = mm.sparse.nr_mem_sections().div_ceil(crate::sparse::SECTIONS_PER_ROOT);
+    let roots = nr_roots * 8 + mm.sparse.roots_allocated() as u64 * crate::consts::PAGE_SIZE;
+    (out, roots)
+}
+
+/// [`overhead`] as JSON: `{"nodes":[{nid,ram_bytes,sections,memmap_bytes,usemap_bytes,section_bytes,percent}],
+/// "section_root_bytes", "total_percent"}` (percent as a decimal string with three places).
+pub fn overhead_json(mm: &Mm) -> String {
+    let (nodes, roots) = overhead(mm);
+    let pct = |x: u64| format!("{}.{:03}", x / 1000, x % 1000);
+    let mut s = String::from("{\"nodes\":[");
+    for (i, o) in nodes.iter().enumerate() {
+        let _ = write!(
+            s,
+            "{}{{\"nid\":{},\"ram_bytes\":{},\"sections\":{},\"memmap_bytes\":{},\"usemap_bytes\":{},\"section_bytes\":{},\"percent\":\"{}\"}}",
+            if i > 0 { "," } else { "" },
+            o.nid,
+            o.ram_bytes,
+            o.sections,
+            o.memmap_bytes,
+            o.usemap_bytes,
+            o.section_bytes,
+            pct(o.permille_x100())
+        );
+    }
+    let ram: u64 = nodes.iter().map(|o| o.ram_bytes).sum();
+    let cost: u64 = nodes.iter().map(|o| o.memmap_bytes + o.usemap_bytes + o.section_bytes).sum::<u64>() + roots;
+    let _ =
+        write!(s, "],\"section_root_bytes\":{},\"total_percent\":\"{}\"}}", roots, pct(cost * 100_000 / ram.max(1)));
+    s
+}
+
+/// The overhead as log lines.
+pub fn overhead_lines(mm: &Mm) -> Vec<String> {
+    let (nodes, roots) = overhead(mm);
+    let mut out: Vec<String> = nodes
+        .iter()
+        .filter(|o| o.sections > 0 || o.ram_bytes > 0)
+        .map(|o| {
+            let x = o.permille_x100();
+            format!(
+                "memlab: overhead: node {}: {} sections, memmap {} KiB, usemap {} B, mem_section {} B = {}.{:03}% of {} MiB RAM",
+                o.nid,
+                o.sections,
+                o.memmap_bytes >> 10,
+                o.usemap_bytes,
+                o.section_bytes,
+                x / 1000,
+                x % 1000,
+                o.ram_bytes >> 20
+            )
+        })
+        .collect();
+    out.push(format!("memlab: overhead: section roots {} B", roots));
+    out
+}
+
+#[cfg(test)]
+mod overhead_tests {
+    use super::*;
+    use crate::layout::{Layout, MemRange};
+    use crate::model::MmOptions;
+    use crate::sparse::HeapBacking;
+    use alloc::boxed::Box;
+
+    #[test]
+    fn sections_without_memory_cost_no_memmap() {
+        // -m 4000M: sections 0-23 and 32-39 have memory; 24-31 (the PCI hole) none.
+        let mem = [
+            MemRange { start_pfn: 1, end_pfn: 0x9f, nid: 0 },
+            MemRange { start_pfn: 0x100, end_pfn: 0xbffe0, nid: 0 },
+            MemRange { start_pfn: 0x100000, end_pfn: 0x13a000, nid: 0 },
+        ];
+        let layout = Layout::from_memory_ranges(&mem).unwrap();
+        let mm = Mm::boot(&layout, MmOptions::new(crate::policy::by_name("upstream").unwrap()), Box::new(HeapBacking))
+            .unwrap();
+        let (nodes, roots) = overhead(&mm);
+        assert_eq!(nodes[0].sections, 32);
+        assert_eq!(nodes[0].memmap_bytes, 32 << 21);
+        assert_eq!(nodes[0].usemap_bytes, 32 * 40);
+        assert_eq!(roots, 2048 * 8 + 4096);
+        // 64 MiB of memmap for 4000 MiB - 386 KiB of RAM: about 1.6%.
+        assert_eq!(nodes[0].permille_x100() / 100, 16);
+        assert!(overhead_json(&mm).contains("\"memmap_bytes\":67108864"));
+    }
+}

@@ -198,6 +198,15 @@ pub struct Sparse {
     backing: Box<dyn MemmapBacking + Send>,
     /// Fill new memmaps with the poison pattern (on by default).
     pub poison: bool,
+    /// The section-root lookup cache: per section number, the address of the first struct page of its full
+    /// (non-uniform) memmap, 0 for any other section; as long as the highest such section. `pfn_to_page` is one
+    /// load from here plus an addition (see [`crate::memmodel`]).
+    flat: Vec<usize>,
+    /// A number no other `Sparse` of this process has (see [`Sparse::id`]).
+    id: u64,
+    /// Sections attached by [`Sparse::attach_unfilled`] whose pages not written by memmap init still have to be
+    /// filled by [`Sparse::fill_unwritten`] (single-pass init: no page is written twice).
+    unfilled: Vec<u64>,
 }
 
 // SAFETY: `Sparse` owns its memmap memory exclusively (no other handle to it exists), and the backing is `Send`,
@@ -217,7 +226,16 @@ impl Sparse {
         let nr_roots = nr_mem_sections.div_ceil(SECTIONS_PER_ROOT);
         let mut roots = Vec::new();
         roots.resize_with(nr_roots as usize, || None);
-        Sparse { roots, nr_mem_sections, backing, poison: true }
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        Sparse { roots, nr_mem_sections, backing, poison: true, flat: Vec::new(), id, unfilled: Vec::new() }
+    }
+
+    /// A number that identifies this `Sparse` among all of the process (the buddy allocator checks that it is
+    /// given the memory model it was built from).
+    #[inline(always)]
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// NR_MEM_SECTIONS.
@@ -277,6 +295,74 @@ impl Sparse {
     /// Gives a present section a memmap of its own at physical address `memmap_phys` (`sparse_init_one_section`),
     /// poisoned if [`Sparse::poison`] is set (zeroed otherwise: the host must not read uninitialized memory).
     pub fn init_section_memmap(&mut self, nr: u64, memmap_phys: u64, early: bool) -> Result<(), SparseError> {
+        let pages = self.map_section_memmap(nr, memmap_phys)?;
+        let fill = self.fill_page();
+        for i in 0..PAGES_PER_SECTION as usize {
+            // SAFETY: the backing returned PAGES_PER_SECTION * 64 bytes, 64-byte aligned, owned by us.
+            unsafe { pages.add(i).write(fill) };
+        }
+        self.attach(nr, pages as u64, memmap_phys, early, 0);
+        Ok(())
+    }
+
+    /// As [`Sparse::init_section_memmap`], but the pages are left unwritten: memmap init writes the pages it
+    /// initializes, then [`Sparse::fill_unwritten`] poisons (or zeroes) the others, so that no struct page is
+    /// written twice (Linux poisons the whole memmap first, `page_init_poison`, and writes it again in
+    /// `memmap_init_range`; the end state is the same).
+    ///
+    /// Until `fill_unwritten` runs, the section's pages may only be written, and read after being written: the
+    /// only code that runs in between is `Mm::boot`'s memmap init ([`crate::memmap::InitCtx`], whose primitives
+    /// write before they read).
+    pub(crate) fn attach_unfilled(&mut self, nr: u64, memmap_phys: u64, early: bool) -> Result<(), SparseError> {
+        let pages = self.map_section_memmap(nr, memmap_phys)?;
+        self.attach(nr, pages as u64, memmap_phys, early, 0);
+        self.unfilled.push(nr);
+        Ok(())
+    }
+
+    /// Fills every page of the sections attached by [`Sparse::attach_unfilled`] that lies outside `written` (pfn
+    /// ranges, any order, may overlap) with the poison pattern (or zeroes), and forgets those sections.
+    pub(crate) fn fill_unwritten(&mut self, written: &mut [(u64, u64)]) {
+        written.sort_unstable();
+        // Merge into disjoint ranges, ascending.
+        let mut merged: Vec<(u64, u64)> = Vec::with_capacity(written.len());
+        for &(a, b) in written.iter().filter(|r| r.0 < r.1) {
+            match merged.last_mut() {
+                Some(last) if a <= last.1 => last.1 = last.1.max(b),
+                _ => merged.push((a, b)),
+            }
+        }
+        let fill = self.fill_page();
+        for nr in core::mem::take(&mut self.unfilled) {
+            let Some(base) = self.flat.get(nr as usize).copied().filter(|&b| b != 0) else { continue };
+            let pages = base as *mut Page;
+            let (start, end) = (section_nr_to_pfn(nr), section_nr_to_pfn(nr + 1));
+            let mut i = merged.partition_point(|r| r.1 <= start);
+            let mut pfn = start;
+            // Loop invariant: [start, pfn) is written or filled; merged[i] is the first range ending above `pfn`.
+            while pfn < end {
+                let (a, b) = merged.get(i).copied().unwrap_or((end, end));
+                for p in pfn..a.clamp(pfn, end) {
+                    // SAFETY: `p` lies in section `nr`, whose memmap of PAGES_PER_SECTION pages starts at `base`
+                    // (flat table entry of an attached, non-uniform section) and is owned by us.
+                    unsafe { pages.add((p - start) as usize).write(fill) };
+                }
+                pfn = b.max(pfn);
+                i += 1;
+            }
+        }
+    }
+
+    fn fill_page(&self) -> Page {
+        if self.poison {
+            Page::POISONED
+        } else {
+            Page::ZEROED
+        }
+    }
+
+    /// Checks that section `nr` may get a memmap and maps one from the backing.
+    fn map_section_memmap(&mut self, nr: u64, memmap_phys: u64) -> Result<*mut Page, SparseError> {
         let ms = self.section(nr).ok_or(SparseError::NotPresent { section: nr })?;
         if !ms.present() {
             return Err(SparseError::NotPresent { section: nr });
@@ -290,14 +376,7 @@ impl Sparse {
             .map_section(nr, memmap_phys, bytes)
             .ok_or(SparseError::NoMemmapMemory { section: nr, bytes: bytes as u64 })?;
         assert!(ptr.as_ptr() as usize % 64 == 0, "MemmapBacking returned memory that is not 64-byte aligned");
-        let pages = ptr.as_ptr() as *mut Page;
-        let fill = if self.poison { Page::POISONED } else { Page::ZEROED };
-        for i in 0..PAGES_PER_SECTION as usize {
-            // SAFETY: the backing returned `bytes` = PAGES_PER_SECTION * 64 bytes, 64-byte aligned, owned by us.
-            unsafe { pages.add(i).write(fill) };
-        }
-        self.attach(nr, pages as u64, memmap_phys, early, 0);
-        Ok(())
+        Ok(ptr.as_ptr() as *mut Page)
     }
 
     /// Gives a present section one template page (compressed mode): all its pfns read that page.
@@ -348,6 +427,7 @@ impl Sparse {
         }
         let ms = self.section_mut(nr).expect("checked above");
         ms.section_mem_map &= SECTION_MARKED_PRESENT | SECTION_IS_ONLINE | SECTION_IS_EARLY;
+        self.set_flat(nr, 0);
         // SAFETY: the template came from `map(_, 64)` of this backing; the section no longer refers to it.
         unsafe { self.backing.unmap(template_ptr, 64) };
         self.attach(nr, pages as u64, phys, early, 0);
@@ -365,6 +445,18 @@ impl Sparse {
         }
         ms.section_mem_map = coded | flags;
         ms.memmap_phys = memmap_phys;
+        self.set_flat(nr, if extra & SECTION_UNIFORM != 0 { 0 } else { addr as usize });
+    }
+
+    fn set_flat(&mut self, nr: u64, base: usize) {
+        let i = nr as usize;
+        if i >= self.flat.len() {
+            if base == 0 {
+                return;
+            }
+            self.flat.resize(i + 1, 0);
+        }
+        self.flat[i] = base;
     }
 
     /// Takes a section's memmap away and gives the memory back (hot-remove); the section stays present.
@@ -377,6 +469,8 @@ impl Sparse {
         let ms = self.section_mut(nr).expect("checked above");
         ms.section_mem_map &= SECTION_MARKED_PRESENT;
         ms.memmap_phys = 0;
+        self.set_flat(nr, 0);
+        self.unfilled.retain(|&u| u != nr);
         // SAFETY: (ptr, bytes) is what `map` returned for this section; the section no longer refers to it.
         unsafe { self.backing.unmap(ptr, bytes) };
         Ok(())
@@ -443,10 +537,24 @@ impl Sparse {
         self.pfn_valid(pfn) && self.section(pfn_to_section_nr(pfn)).is_some_and(|ms| ms.online())
     }
 
-    /// `pfn_to_page`: the struct page of a pfn whose section has a memmap (the template for a uniform section).
-    /// Callers that need Linux's exact semantics check [`Sparse::pfn_valid`] first.
+    /// The address of the struct page of `pfn` if its section has a full (non-uniform) memmap: one load from the
+    /// section-root lookup cache and an addition.
+    #[inline(always)]
+    pub fn page_ptr(&self, pfn: u64) -> Option<NonNull<Page>> {
+        let base = *self.flat.get((pfn >> (SECTION_SIZE_BITS - PAGE_SHIFT)) as usize)?;
+        // `base` is 0 for a section without a full memmap; otherwise the address of its first struct page.
+        let addr = base.wrapping_add(((pfn & (PAGES_PER_SECTION - 1)) * PAGE_STRUCT_SIZE) as usize);
+        if base == 0 {
+            None
+        } else {
+            NonNull::new(addr as *mut Page)
+        }
+    }
+
+    /// Classic SPARSEMEM `pfn_to_page` through the section root (`__pfn_to_section` + `__section_mem_map_addr`),
+    /// without the lookup cache: what [`Sparse::pfn_to_page`] costs without it (benchmark 4).
     #[inline]
-    pub fn pfn_to_page(&self, pfn: u64) -> Option<&Page> {
+    pub fn pfn_to_page_classic(&self, pfn: u64) -> Option<&Page> {
         let ms = self.section(pfn_to_section_nr(pfn))?;
         if !ms.valid() {
             return None;
@@ -459,16 +567,23 @@ impl Sparse {
         Some(unsafe { &*(addr as *const Page) })
     }
 
+    /// `pfn_to_page`: the struct page of a pfn whose section has a memmap (the template for a uniform section).
+    /// Callers that need Linux's exact semantics check [`Sparse::pfn_valid`] first.
+    #[inline]
+    pub fn pfn_to_page(&self, pfn: u64) -> Option<&Page> {
+        match self.page_ptr(pfn) {
+            // SAFETY: `page_ptr` points into the full memmap of an attached section, owned by us and
+            // initialized; `&self` forbids mutation through this `Sparse` while the reference lives.
+            Some(p) => Some(unsafe { p.as_ref() }),
+            None => self.pfn_to_page_classic(pfn),
+        }
+    }
+
     /// Mutable `pfn_to_page`; `None` for a uniform section (use [`Sparse::uniform_template_mut`]).
     #[inline]
     pub fn pfn_to_page_mut(&mut self, pfn: u64) -> Option<&mut Page> {
-        let ms = self.section(pfn_to_section_nr(pfn))?;
-        if !ms.valid() || ms.uniform() {
-            return None;
-        }
-        let addr = ms.coded_map().wrapping_add(pfn.wrapping_mul(PAGE_STRUCT_SIZE));
         // SAFETY: as in `pfn_to_page`; `&mut self` makes this the only reference into the memmap.
-        Some(unsafe { &mut *(addr as *mut Page) })
+        self.page_ptr(pfn).map(|mut p| unsafe { p.as_mut() })
     }
 
     /// The template page of a uniform section.
@@ -479,6 +594,27 @@ impl Sparse {
         }
         // SAFETY: a uniform section's decoded pointer is its 64-byte template page, owned by us; `&mut self`.
         Some(unsafe { &mut *(ms.coded_map() as *mut Page) })
+    }
+
+    /// Writes the pages of `[start_pfn, end_pfn)`, which must lie in one section, with `page(pfn)`; false (and
+    /// nothing written) if that section has no full memmap. Each page is written once, whole, without being read,
+    /// so this is also how memmap init writes the pages of a section attached by [`Sparse::attach_unfilled`].
+    #[inline]
+    pub(crate) fn write_pages(&mut self, start_pfn: u64, end_pfn: u64, mut page: impl FnMut(u64) -> Page) -> bool {
+        if start_pfn >= end_pfn {
+            return true;
+        }
+        let nr = pfn_to_section_nr(start_pfn);
+        assert!(pfn_to_section_nr(end_pfn - 1) == nr, "write_pages: range crosses a section boundary");
+        let Some(first) = self.page_ptr(start_pfn) else { return false };
+        let first = first.as_ptr();
+        for (i, pfn) in (start_pfn..end_pfn).enumerate() {
+            // SAFETY: the pfns of [start_pfn, end_pfn) lie in section `nr`, whose full memmap of PAGES_PER_SECTION
+            // pages is owned by us; `first` is the page of `start_pfn`, so `first + i` is the page of `pfn`.
+            // `&mut self` excludes every other reference; `write` does not read the (maybe unwritten) old value.
+            unsafe { first.add(i).write(page(pfn)) };
+        }
+        true
     }
 
     /// The pages of section `nr` as one mutable slice (`None` for a uniform section or one without memmap).

@@ -55,6 +55,12 @@ fn m4000_prints_what_linux_prints() {
     // The tail pages and the 32 pages below 4 GiB are linked to a zone that does not span them.
     assert_eq!(v["violations"]["by_kind"]["zone does not span pfn"], 24576 + 32 + 1);
     assert!(v["timing"]["memmap_init_cycles"].as_u64().unwrap() > 0);
+    // Overhead (issue 6): 32 sections with memory, 2 MiB of memmap and 40 bytes of usemap each; the 8 sections of
+    // the PCI hole cost nothing.
+    let ov = &v["overhead"]["nodes"][0];
+    assert_eq!(ov["sections"], 32, "{}", v["overhead"]);
+    assert_eq!(ov["memmap_bytes"], 32u64 << 21);
+    assert_eq!(ov["usemap_bytes"], 32 * 40);
 
     // The simulator replays the kernel's own serial log and prints the same lines.
     let r = boot::sim::simulate(&o.serial, &boot::sim::SimOptions::default()).unwrap();

@@ -66,7 +66,7 @@ impl Buddy {
     /// max-order aligned chunks into the zone their links name, which must span them (the caller moved the range
     /// into the zone first). Returns the pages handed over.
     pub fn online_range(&mut self, mm: &mut Mm, start_pfn: u64, end_pfn: u64) -> Result<u64, BuddyError> {
-        self.free_range(mm, start_pfn, end_pfn)?;
+        self.hand_over(mm, &[(start_pfn, end_pfn)])?;
         Ok(end_pfn - start_pfn)
     }
 
@@ -101,10 +101,16 @@ impl Buddy {
             }
         }
         // Pass 2: take the blocks out.
-        let mut cx = Cx::new(mm);
+        {
+            let al = Allocator::new(self, mm);
+            for &(pfn, order, zi) in &blocks {
+                let mut lz = al.lock_zone(zi);
+                let mut cx = ZoneCx::new(&al, zi, &mut lz.area, &mut lz.pages);
+                cx.del_free(pfn, order).map_err(|pfn| OfflineError::NoStructPage { pfn })?;
+            }
+        }
         let mut taken = 0;
-        for (pfn, order, zi) in blocks {
-            self.del_free(&mut cx, zi, pfn, order).map_err(|pfn| OfflineError::NoStructPage { pfn })?;
+        for (_, order, zi) in blocks {
             self.zones[zi].managed_pages -= 1 << order;
             taken += 1u64 << order;
         }
