@@ -219,6 +219,17 @@ pub fn init_from_memory_map(phys: &PhysMem, regions: &MemoryRegions) -> Option<(
     Some(range)
 }
 
+/// Grows the heap until at least `bytes` are free (for work that will allocate while holding the model's lock,
+/// when growing is impossible). `false` if the grow source cannot provide that much now.
+pub fn ensure_free(bytes: usize) -> bool {
+    while ALLOCATOR.regions.lock().free_bytes() < bytes {
+        if !ALLOCATOR.grow() {
+            return false;
+        }
+    }
+    true
+}
+
 /// Registers where grown regions come from (once; the model does it after the buddy hand-over).
 pub fn set_grow_source(src: GrowSource) {
     GROW_SOURCE.call_once(|| src);
