@@ -109,6 +109,9 @@ fn page_zone_id(page: &Page) -> usize {
     zone_id_of_flags(page.flags)
 }
 
+/// `_mapcount` of a free block's head: no type but PG_buddy.
+const BUDDY_MAPCOUNT: i32 = !PG_BUDDY as i32;
+
 /// Orders of one migratetype take 16 slots of a zone's heads, so a head index splits into its migratetype and its
 /// order with a shift: `(mt << 4) | order`.
 const ORDER_SLOTS: usize = 16;
@@ -529,6 +532,9 @@ impl<'m> Allocator<'m> {
         if zi >= self.buddy.zones.len() {
             return Err(FreeError::NotManaged { pfn });
         }
+        // The buddy and the next one up are read under the lock (__free_one_page, buddy_merge_likely): start
+        // loading them now.
+        self.sparse.prefetch_buddies(pfn, order, (order + PREFETCH_ORDERS).min(MAX_PAGE_ORDER));
         let mut lz = self.lock_zone(zi);
         let page = lz.pages.get_mut(pfn).map_err(|pfn| FreeError::NoStructPage { pfn })?;
         if page.has_type(PG_BUDDY) {
@@ -561,11 +567,6 @@ impl<'a, 'g, 'm> ZoneCx<'a, 'g, 'm> {
     }
 
     #[inline(always)]
-    fn page(&mut self, pfn: u64) -> Result<&mut Page, u64> {
-        self.pages.get_mut(pfn)
-    }
-
-    #[inline(always)]
     fn pageblock_mt(&self, pfn: u64) -> u64 {
         self.al.sparse.get_pfnblock_flags_mask(pfn, migratetype::MASK)
     }
@@ -587,24 +588,27 @@ impl<'a, 'g, 'm> ZoneCx<'a, 'g, 'm> {
         let h = self.area.heads[idx];
         let (next, prev) = if tail { (code, h.prev) } else { (h.next, code) };
         {
-            let p = self.page(pfn)?;
+            let p = self.pages.link_mut(pfn)?;
+            // A page that joins the lists has no type (a free tail, a merged buddy, a freed head): `_mapcount` is
+            // -1, so `__SetPageBuddy` is a plain store (no load of a cold struct page before the stores).
+            debug_assert_eq!(p.mapcount, -1, "pfn {:#x} joins the free lists with a page type", pfn);
             p.lru_next = next;
             p.lru_prev = prev;
             p.private = order as u64;
-            p.set_type(PG_BUDDY);
+            p.mapcount = BUDDY_MAPCOUNT;
         }
         if tail {
             if prev == code {
                 self.area.heads[idx].next = pfn;
             } else {
-                self.page(prev)?.lru_next = pfn;
+                self.pages.link_mut(prev)?.lru_next = pfn;
             }
             self.area.heads[idx].prev = pfn;
         } else {
             if next == code {
                 self.area.heads[idx].prev = pfn;
             } else {
-                self.page(next)?.lru_prev = pfn;
+                self.pages.link_mut(next)?.lru_prev = pfn;
             }
             self.area.heads[idx].next = pfn;
         }
@@ -625,7 +629,7 @@ impl<'a, 'g, 'm> ZoneCx<'a, 'g, 'm> {
     #[inline(always)]
     fn del_free_as(&mut self, pfn: u64, order: u32, alloc: Option<u32>) -> Result<(), u64> {
         let (next, prev) = {
-            let p = self.page(pfn)?;
+            let p = self.pages.link_mut(pfn)?;
             let links = (p.lru_next, p.lru_prev);
             p.lru_next = pfn;
             p.lru_prev = pfn;
@@ -652,7 +656,7 @@ impl<'a, 'g, 'm> ZoneCx<'a, 'g, 'm> {
             let i = head_of(next)?;
             self.area.heads[i].prev = prev;
         } else {
-            self.page(next)?.lru_prev = prev;
+            self.pages.link_mut(next)?.lru_prev = prev;
         }
         if prev & LIST_HEAD_BIT != 0 {
             let i = head_of(prev)?;
@@ -661,7 +665,7 @@ impl<'a, 'g, 'm> ZoneCx<'a, 'g, 'm> {
                 self.area.nonempty[i / ORDER_SLOTS] &= !(1 << (i % ORDER_SLOTS));
             }
         } else {
-            self.page(prev)?.lru_next = next;
+            self.pages.link_mut(prev)?.lru_next = next;
         }
         Ok(())
     }
@@ -934,6 +938,10 @@ impl<'a, 'g, 'm> ZoneCx<'a, 'g, 'm> {
     }
 }
 
+/// How many orders of buddies `free_pages` prefetches before it takes the lock: a random free merges about once
+/// on average, and every struct page read after the lock that misses the cache stalls the call.
+const PREFETCH_ORDERS: u32 = 4;
+
 /// A list head's index from its code.
 #[inline(always)]
 fn head_of(code: u64) -> Result<usize, u64> {
@@ -1057,13 +1065,13 @@ impl Buddy {
         preferred_nid: u32,
         mt: u64,
     ) -> Result<u64, AllocError> {
-        self.shared(mm).alloc_pages(order, highest_zone, preferred_nid, mt)
+        Allocator::alloc_exclusive(self, mm, order, highest_zone, preferred_nid, mt)
     }
 
     /// [`Allocator::free_pages`] with the `Mm` borrowed for this one call.
     #[inline]
     pub fn free_pages(&self, mm: &mut Mm, pfn: u64, order: u32) -> Result<(), FreeError> {
-        self.shared(mm).free_pages(pfn, order)
+        Allocator::free_exclusive(self, mm, pfn, order)
     }
 
     /// The slow-path counts, summed over the zones.

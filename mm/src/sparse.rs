@@ -551,6 +551,28 @@ impl Sparse {
         }
     }
 
+    /// Starts loading the struct pages of the buddies of the block `[pfn, pfn + 2^order)` at orders `order..up_to`
+    /// (`(pfn >> k << k) ^ (1 << k)`): what `__free_one_page` reads when it merges, and `buddy_merge_likely` after.
+    /// One lookup: the buddies lie in the section of `pfn` (a section is aligned to more than MAX_PAGE_ORDER).
+    #[inline(always)]
+    pub fn prefetch_buddies(&self, pfn: u64, order: u32, up_to: u32) {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(p) = self.page_ptr(pfn) {
+            let mut k = order;
+            while k < up_to {
+                let buddy = ((pfn >> k) << k) ^ (1 << k);
+                let addr =
+                    (p.as_ptr() as usize).wrapping_add(buddy.wrapping_sub(pfn).wrapping_mul(PAGE_STRUCT_SIZE) as usize);
+                // SAFETY: a prefetch is a hint: it neither reads nor writes memory architecturally and never
+                // faults, whatever the address.
+                unsafe { core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(addr as *const i8) }
+                k += 1;
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = (pfn, order, up_to);
+    }
+
     /// Classic SPARSEMEM `pfn_to_page` through the section root (`__pfn_to_section` + `__section_mem_map_addr`),
     /// without the lookup cache: what [`Sparse::pfn_to_page`] costs without it (benchmark 4).
     #[inline]

@@ -45,6 +45,9 @@ pub(crate) const fn zone_id_of_flags(flags: u64) -> usize {
 pub(crate) struct ZonePages<'a> {
     sparse: &'a Sparse,
     zone_id: usize,
+    /// The allocator runs one call on one thread with the `Mm` borrowed mutably (see [`Allocator::exclusive`]):
+    /// list links are written without re-reading the linked page's zone.
+    exclusive: bool,
     /// Ties the value to the lock guard's borrow (it must not outlive the lock).
     _locked: PhantomData<&'a mut ()>,
 }
@@ -54,10 +57,12 @@ impl<'a> ZonePages<'a> {
     /// For all of `'a`, the caller holds the lock of zone `zone_id` of the allocator that manages `sparse` (or has
     /// exclusive access to that allocator and to the `Mm` owning `sparse`), and no reference to a struct page of
     /// `sparse` is used during `'a` except those handed out by a `ZonePages` of a locked zone: i.e. `sparse` is
-    /// borrowed from an `Mm` held mutably by an [`Allocator`] or by the caller.
+    /// borrowed from an `Mm` held mutably by an [`Allocator`] or by the caller. With `exclusive`, moreover, no other
+    /// thread accesses a struct page of `sparse` during `'a` and no other `ZonePages` of `sparse` hands out a
+    /// reference meanwhile (one call of [`Allocator::exclusive`], which locks one zone at a time).
     #[inline(always)]
-    pub(crate) unsafe fn new(sparse: &'a Sparse, zone_id: usize) -> Self {
-        ZonePages { sparse, zone_id, _locked: PhantomData }
+    pub(crate) unsafe fn new(sparse: &'a Sparse, zone_id: usize, exclusive: bool) -> Self {
+        ZonePages { sparse, zone_id, exclusive, _locked: PhantomData }
     }
 
     /// The zone id the flags of `pfn`'s struct page name (`None` without a struct page or when poisoned).
@@ -75,7 +80,7 @@ impl<'a> ZonePages<'a> {
     #[inline(always)]
     pub(crate) fn zone_id_unlocked(sparse: &Sparse, pfn: u64) -> Option<usize> {
         // SAFETY: reading the flags word needs no lock (see `zone_id`), and no reference is handed out.
-        unsafe { ZonePages::new(sparse, usize::MAX) }.zone_id(pfn)
+        unsafe { ZonePages::new(sparse, usize::MAX, false) }.zone_id(pfn)
     }
 
     #[inline(always)]
@@ -103,6 +108,26 @@ impl<'a> ZonePages<'a> {
             None => Err(pfn),
         }
     }
+
+    /// The struct page of `pfn` for writing a list link or a block's pages: a pfn that the zone's lists name, or
+    /// a page of a free block of the zone. Shared: [`ZonePages::get_mut`] (the page's zone is checked). Exclusive:
+    /// only its address is looked up; the lists and blocks of a zone hold only pages linked to it (the module
+    /// invariant), and with no other thread on the memmap a page that broke it would only be a wrong write, not a
+    /// race. Saves a load of the page before a store to it (a cache miss on a random neighbour). `Err(pfn)` if
+    /// there is no struct page.
+    #[inline(always)]
+    pub(crate) fn link_mut(&mut self, pfn: u64) -> Result<&mut Page, u64> {
+        if !self.exclusive {
+            return self.get_mut(pfn);
+        }
+        match self.sparse.page_ptr(pfn) {
+            // SAFETY: `page_ptr` points to an initialized struct page of `sparse`; `new`'s contract for an
+            // exclusive ZonePages: no other thread accesses struct pages during 'a and no other ZonePages hands out
+            // references, and `&mut self` makes this the only reference handed out by this value.
+            Some(mut p) => Ok(unsafe { p.as_mut() }),
+            None => Err(pfn),
+        }
+    }
 }
 
 /// The allocator shared between CPUs: [`Buddy`] with the [`Mm`](crate::model::Mm) it manages borrowed mutably
@@ -112,6 +137,8 @@ pub struct Allocator<'m> {
     pub(crate) sparse: &'m Sparse,
     pub(crate) zones: &'m Zones,
     pub(crate) checker: spin::Mutex<&'m mut PageblockChecker>,
+    /// Built by [`Allocator::exclusive`]: see there.
+    exclusive: bool,
 }
 
 // SAFETY: an Allocator touches the Sparse only through (1) section metadata and the lookup cache, which nothing
@@ -126,7 +153,46 @@ unsafe impl Send for Allocator<'_> {}
 impl<'m> Allocator<'m> {
     /// Shares `buddy` and the `Mm` it was built from for `'m`.
     pub fn new(buddy: &'m Buddy, mm: &'m mut crate::model::Mm) -> Allocator<'m> {
-        Allocator { buddy, sparse: &mm.sparse, zones: &mm.zones, checker: spin::Mutex::new(&mut mm.checker) }
+        Allocator {
+            buddy,
+            sparse: &mm.sparse,
+            zones: &mm.zones,
+            checker: spin::Mutex::new(&mut mm.checker),
+            exclusive: false,
+        }
+    }
+
+    /// An allocator for one call on this thread: `Buddy::alloc_pages` / `Buddy::free_pages`, which borrow the `Mm`
+    /// mutably for the call, so no other thread can touch a struct page meanwhile. Private to this module; the only
+    /// users are [`Allocator::alloc_exclusive`] and [`Allocator::free_exclusive`], which make one call of
+    /// `alloc_pages` / `free_pages` (both hold one zone lock at a time) and drop it.
+    #[inline(always)]
+    fn exclusive(buddy: &'m Buddy, mm: &'m mut crate::model::Mm) -> Allocator<'m> {
+        Allocator { exclusive: true, ..Allocator::new(buddy, mm) }
+    }
+
+    /// [`Allocator::alloc_pages`] on an [`Allocator::exclusive`].
+    #[inline(always)]
+    pub(crate) fn alloc_exclusive(
+        buddy: &Buddy,
+        mm: &mut crate::model::Mm,
+        order: u32,
+        highest_zone: crate::zones::ZoneType,
+        preferred_nid: u32,
+        mt: u64,
+    ) -> Result<u64, crate::buddy::AllocError> {
+        Allocator::exclusive(buddy, mm).alloc_pages(order, highest_zone, preferred_nid, mt)
+    }
+
+    /// [`Allocator::free_pages`] on an [`Allocator::exclusive`].
+    #[inline(always)]
+    pub(crate) fn free_exclusive(
+        buddy: &Buddy,
+        mm: &mut crate::model::Mm,
+        pfn: u64,
+        order: u32,
+    ) -> Result<(), crate::buddy::FreeError> {
+        Allocator::exclusive(buddy, mm).free_pages(pfn, order)
     }
 
     /// Locks zone `zone_id` (an index into the buddy's zones): its free area, with its struct pages.
@@ -135,8 +201,9 @@ impl<'m> Allocator<'m> {
         let area = self.buddy.areas[zone_id].lock();
         // SAFETY: the guard of zone `zone_id`'s lock lives in the returned value next to the ZonePages and for
         // the same borrow, and the Mm is borrowed mutably by this Allocator for 'm, so only ZonePages of locked
-        // zones hand out references to its struct pages.
-        LockedZone { area, pages: unsafe { ZonePages::new(self.sparse, zone_id) } }
+        // zones hand out references to its struct pages. `exclusive` is only set by `Allocator::exclusive`, whose
+        // one call runs on this thread with the Mm borrowed mutably and holds one zone lock at a time.
+        LockedZone { area, pages: unsafe { ZonePages::new(self.sparse, zone_id, self.exclusive) } }
     }
 }
 
