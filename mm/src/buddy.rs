@@ -467,8 +467,8 @@ pub struct Buddy {
 struct ZoneCx<'a, 'g, 'm> {
     area: &'a mut FreeArea,
     pages: &'a mut ZonePages<'g>,
-    start_pfn: u64,
-    end_pfn: u64,
+    /// The zone's index (its span is read on the slow path only).
+    zi: usize,
     al: &'a Allocator<'m>,
 }
 
@@ -536,7 +536,7 @@ impl<'m> Allocator<'m> {
         // loading them now.
         self.sparse.prefetch_buddies(pfn, order, (order + PREFETCH_ORDERS).min(MAX_PAGE_ORDER));
         let mut lz = self.lock_zone(zi);
-        let page = lz.pages.get_mut(pfn).map_err(|pfn| FreeError::NoStructPage { pfn })?;
+        let page = lz.pages.link_mut(pfn).map_err(|pfn| FreeError::NoStructPage { pfn })?;
         if page.has_type(PG_BUDDY) {
             return Err(FreeError::DoubleFree { pfn, free_order: page.private as u32 });
         }
@@ -562,8 +562,7 @@ impl<'m> Allocator<'m> {
 impl<'a, 'g, 'm> ZoneCx<'a, 'g, 'm> {
     #[inline(always)]
     fn new(al: &'a Allocator<'m>, zi: usize, area: &'a mut FreeArea, pages: &'a mut ZonePages<'g>) -> Self {
-        let z = &al.buddy.zones[zi];
-        ZoneCx { area, pages, start_pfn: z.start_pfn, end_pfn: z.end_pfn, al }
+        ZoneCx { area, pages, zi, al }
     }
 
     #[inline(always)]
@@ -803,7 +802,8 @@ impl<'a, 'g, 'm> ZoneCx<'a, 'g, 'm> {
     /// `prep_move_freepages_block`: the range of the pageblock of `pfn` that lies in the zone, and its free pages.
     fn prep_move_freepages_block(&mut self, pfn: u64) -> Result<Option<Prep>, u64> {
         self.area.stats.move_freepages_block += 1;
-        let (zs, ze) = (self.start_pfn, self.end_pfn);
+        let z = &self.al.buddy.zones[self.zi];
+        let (zs, ze) = (z.start_pfn, z.end_pfn);
         let mut start = pageblock_start_pfn(pfn);
         let end = pageblock_end_pfn(pfn); // exclusive
         if end > ze {
