@@ -180,7 +180,7 @@ pub fn simulate(text: &str, opts: &SimOptions) -> Result<SimResult, String> {
     mo.zone_device = log.zone_ranges.as_ref().is_some_and(|z| z.device_line);
     let from_cmdline = |key: &str| -> Result<Option<CoreSpec>, String> {
         let Some(cl) = &log.command_line else { return Ok(None) };
-        match cl.split_whitespace().filter_map(|w| w.strip_prefix(key)).last() {
+        match cl.split_whitespace().rev().find_map(|w| w.strip_prefix(key)) {
             Some(v) => parse_core(v).map(Some).map_err(|e| format!("log's command line {}{}: {}", key, v, e)),
             None => Ok(None),
         }
