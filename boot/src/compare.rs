@@ -527,34 +527,61 @@ pub fn parse_source(profile: Option<String>, firmware: Option<String>, file: Opt
     }
 }
 
-/// Parses `compare`'s arguments.
-pub fn parse_args(args: &[String]) -> Result<CompareArgs, String> {
-    let (mut profile, mut firmware, mut file, mut policies, mut json, mut svg) = (None, None, None, None, false, None);
-    let mut walkers = false;
+/// Walks command-line words: `f(flag, value)` for each `--flag` / `--flag=value` / `--flag value` (`value` fetches
+/// the flag's value, inline or the next word) and `f(word, None)`-style positionals through `positional`. Shared by
+/// `compare` and `explain`, whose options overlap.
+pub fn scan_args(
+    args: &[String],
+    mut flag: impl FnMut(&str, &mut dyn FnMut(&str) -> Result<String, String>) -> Result<(), String>,
+    mut positional: impl FnMut(&str) -> Result<(), String>,
+) -> Result<(), String> {
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let (k, inline) = match a.split_once('=') {
             Some((k, v)) if k.starts_with("--") => (k, Some(v.to_string())),
             _ => (a.as_str(), None),
         };
+        if !k.starts_with("--") {
+            positional(a)?;
+            continue;
+        }
         let mut value = |name: &str| -> Result<String, String> {
             match &inline {
                 Some(v) => Ok(v.clone()),
                 None => it.next().cloned().ok_or_else(|| format!("{} needs a value", name)),
             }
         };
-        match k {
-            "--profile" => profile = Some(value("--profile")?),
-            "--firmware" => firmware = Some(value("--firmware")?),
-            "--policies" | "--policy" => policies = Some(parse_policies(&value("--policies")?)?),
-            "--svg" => svg = Some(value("--svg")?),
-            "--json" => json = true,
-            "--walkers" => walkers = true,
-            s if s.starts_with("--") => return Err(format!("unknown option \"{}\"", a)),
-            _ if file.is_none() => file = Some(a.clone()),
-            _ => return Err(format!("unexpected argument \"{}\"", a)),
-        }
+        flag(k, &mut value).map_err(|e| if e.is_empty() { format!("unknown option \"{}\"", a) } else { e })?;
     }
+    Ok(())
+}
+
+/// Parses `compare`'s arguments.
+pub fn parse_args(args: &[String]) -> Result<CompareArgs, String> {
+    let (mut profile, mut firmware, mut file, mut policies, mut json, mut svg) = (None, None, None, None, false, None);
+    let mut walkers = false;
+    scan_args(
+        args,
+        |k, value| {
+            match k {
+                "--profile" => profile = Some(value("--profile")?),
+                "--firmware" => firmware = Some(value("--firmware")?),
+                "--policies" | "--policy" => policies = Some(parse_policies(&value("--policies")?)?),
+                "--svg" => svg = Some(value("--svg")?),
+                "--json" => json = true,
+                "--walkers" => walkers = true,
+                _ => return Err(String::new()),
+            }
+            Ok(())
+        },
+        |a| {
+            if file.is_some() {
+                return Err(format!("unexpected argument \"{}\"", a));
+            }
+            file = Some(a.to_string());
+            Ok(())
+        },
+    )?;
     let source = parse_source(profile, firmware, file)?;
     let policies = policies.unwrap_or_else(|| mm::policy::POLICIES.iter().map(|p| p.name()).collect());
     Ok(CompareArgs { source, policies, json, svg, walkers })

@@ -241,26 +241,22 @@ pub fn main(args: &[String]) -> u8 {
     }
     let parsed = (|| -> Result<(u64, Source, &'static str), String> {
         let (mut profile, mut firmware, mut policy, mut positional) = (None, None, None, Vec::new());
-        let mut it = args.iter();
-        while let Some(a) = it.next() {
-            let (k, inline) = match a.split_once('=') {
-                Some((k, v)) if k.starts_with("--") => (k, Some(v.to_string())),
-                _ => (a.as_str(), None),
-            };
-            let mut value = |name: &str| -> Result<String, String> {
-                match &inline {
-                    Some(v) => Ok(v.clone()),
-                    None => it.next().cloned().ok_or_else(|| format!("{} needs a value", name)),
+        compare::scan_args(
+            args,
+            |k, value| {
+                match k {
+                    "--profile" => profile = Some(value("--profile")?),
+                    "--firmware" => firmware = Some(value("--firmware")?),
+                    "--policy" => policy = Some(value("--policy")?),
+                    _ => return Err(String::new()),
                 }
-            };
-            match k {
-                "--profile" => profile = Some(value("--profile")?),
-                "--firmware" => firmware = Some(value("--firmware")?),
-                "--policy" => policy = Some(value("--policy")?),
-                s if s.starts_with("--") => return Err(format!("unknown option \"{}\"", a)),
-                _ => positional.push(a.clone()),
-            }
-        }
+                Ok(())
+            },
+            |a| {
+                positional.push(a.to_string());
+                Ok(())
+            },
+        )?;
         let mut pos = positional.into_iter();
         let pfn = parse_pfn(&pos.next().ok_or("missing <pfn>")?)?;
         let file = pos.next();
