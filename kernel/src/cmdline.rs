@@ -57,6 +57,9 @@ pub struct Options {
     pub e820_quirks: bool,
     /// `memmodel=vmemmap`: the memmap is one virtually contiguous array (default: classic sparsemem).
     pub vmemmap: bool,
+    /// `memmap_on_memory=on`: a hot-added DIMM's memmap lives on its own first pages (Linux's
+    /// `memory_hotplug.memmap_on_memory`).
+    pub memmap_on_memory: bool,
     /// `hotplug=N`: serve N memory hotplug events from QEMU (self-test `hotplug_events`); 0: off.
     pub hotplug: u32,
     /// `online_policy=`: the zone hot-added memory is onlined into.
@@ -83,6 +86,7 @@ impl Default for Options {
             numa_off: false,
             e820_quirks: true,
             vmemmap: false,
+            memmap_on_memory: false,
             hotplug: 0,
             online_policy: OnlinePolicy::Auto,
             stress_secs: None,
@@ -161,6 +165,14 @@ pub const KEYS: &[Key] = &[
             "how pfn_to_page finds a struct page",
         ),
         set: |o, v| Ok(o.vmemmap = v.as_str() == Some("vmemmap")),
+    },
+    Key {
+        spec: KeySpec::new(
+            "memmap_on_memory",
+            ValueKind::Choice(&["on", "off"]),
+            "put a hot-added DIMM's memmap on the DIMM itself",
+        ),
+        set: |o, v| Ok(o.memmap_on_memory = v.as_str() == Some("on")),
     },
     Key {
         spec: KeySpec::new("hotplug", ValueKind::Integer, "serve this many QEMU memory hotplug events"),

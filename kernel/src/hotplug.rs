@@ -156,17 +156,22 @@ fn insert(s: &Slot) -> TestResult {
             MAPPED_BY_US.lock().push((s.addr, s.addr + s.size));
         }
         let needed = m.mm.hotplug_memmap_needed(pfn, nr);
-        let mut memmap = Vec::new();
-        for _ in &needed {
-            let p = alloc_low(m, MEMMAP_ORDER, nid).ok_or("no memory for a hot-added section's memmap")?;
-            memmap.push(p << PAGE_SHIFT);
-        }
-        m.mm.add_memory(nid, pfn, nr, &memmap).map_err(|e| format!("{}", e))?;
+        let on_memory = if f.options.memmap_on_memory {
+            m.mm.add_memory_memmap_on_memory(nid, pfn, nr).map_err(|e| format!("{}", e))?
+        } else {
+            let mut memmap = Vec::new();
+            for _ in &needed {
+                let p = alloc_low(m, MEMMAP_ORDER, nid).ok_or("no memory for a hot-added section's memmap")?;
+                memmap.push(p << PAGE_SHIFT);
+            }
+            m.mm.add_memory(nid, pfn, nr, &memmap).map_err(|e| format!("{}", e))?;
+            0
+        };
         let zone = m.mm.zone_for_online(nid, pfn, nr, f.options.online_policy);
         let free1 = m.buddy.total_free_pages();
         let ch = m.mm.online_pages(&mut m.buddy, pfn, nr, zone).map_err(|e| format!("{}", e))?;
         let free2 = m.buddy.total_free_pages();
-        check_eq!(free2, free1 + nr);
+        check_eq!(free2, free1 + nr - on_memory);
         println!("memlab: hotplug: online [mem {:#018x}-{:#018x}] {}", s.addr, s.addr + s.size - 1, ch);
         // Every page of the DIMM is allocatable, and really memory.
         let mut blocks: Vec<(u64, u32)> = Vec::new();
@@ -197,7 +202,8 @@ fn insert(s: &Slot) -> TestResult {
         for (p, o) in blocks.drain(..) {
             m.buddy.free_pages(&mut m.mm, p, o).map_err(|e| format!("{}", e))?;
         }
-        check_eq!(covered, nr);
+        // Every page but those holding the DIMM's own memmap (memmap_on_memory).
+        check_eq!(covered, nr - on_memory);
         check_eq!(m.buddy.total_free_pages(), free2);
         m.buddy.check(&m.mm).map_err(|e| format!("{}", e))?;
         let v = verify(&m.mm);
@@ -222,7 +228,7 @@ fn insert(s: &Slot) -> TestResult {
             ));
         }
         println!(
-            "@@hotplug {{\"event\":\"add\",\"slot\":{},\"start_pfn\":{},\"nr_pages\":{},\"nid\":{},\"zone\":\"{}\",\"policy\":\"{}\",\"online_policy\":\"{}\",\"zone_span_before\":{},\"zone_span_after\":{},\"node_span_before\":{},\"node_span_after\":{},\"free_before\":{},\"free_after\":{},\"memmap_sections\":{},\"premapped\":{},\"page_table_frames\":{},\"allocated_in_zone\":{},\"dimm_pages_allocatable\":{},\"walkers\":[{}]}}",
+            "@@hotplug {{\"event\":\"add\",\"slot\":{},\"start_pfn\":{},\"nr_pages\":{},\"nid\":{},\"zone\":\"{}\",\"policy\":\"{}\",\"online_policy\":\"{}\",\"zone_span_before\":{},\"zone_span_after\":{},\"node_span_before\":{},\"node_span_after\":{},\"free_before\":{},\"free_after\":{},\"memmap_sections\":{},\"memmap_on_memory_pages\":{},\"premapped\":{},\"page_table_frames\":{},\"allocated_in_zone\":{},\"dimm_pages_allocatable\":{},\"walkers\":[{}]}}",
             s.slot,
             pfn,
             nr,
@@ -237,6 +243,7 @@ fn insert(s: &Slot) -> TestResult {
             free0,
             free2,
             needed.len(),
+            on_memory,
             premapped,
             pt_frames,
             allocated,
@@ -257,6 +264,7 @@ fn remove(s: &Slot) -> TestResult {
     let mut guard = crate::model::MODEL.get().ok_or("the memory model was not booted")?.lock();
     let m = &mut *guard;
     let free0 = m.buddy.total_free_pages();
+    let on_memory = m.mm.memmap_on_memory_pages(pfn);
     let ch = match m.mm.offline_pages(&mut m.buddy, pfn, nr) {
         Ok(ch) => ch,
         Err(e) => {
@@ -279,7 +287,7 @@ fn remove(s: &Slot) -> TestResult {
         crate::paging::unmap(f.phys.offset(), s.addr, s.addr + s.size).map_err(|e| format!("unmapping: {}", e))?;
     }
     let free1 = m.buddy.total_free_pages();
-    check_eq!(free1, free0 - nr + (freed.len() as u64) * (1 << MEMMAP_ORDER));
+    check_eq!(free1, free0 - (nr - on_memory) + (freed.len() as u64) * (1 << MEMMAP_ORDER));
     check!(!m.mm.sparse.pfn_valid(pfn) && !m.mm.sparse.pfn_valid(pfn + nr - 1), "the DIMM's pfns are still valid");
     m.buddy.check(&m.mm).map_err(|e| format!("{}", e))?;
     let v = verify(&m.mm);

@@ -11,6 +11,11 @@
 //!   or on the new memory itself for memmap-on-memory), poisoned (`page_init_poison`), not online; the subsection
 //!   bits make `pfn_valid` true per subsection; memblock.memory gets the range (`memblock_add_node`, as with
 //!   CONFIG_ARCH_KEEP_MEMBLOCK);
+//! - **memmap on memory** ([`Mm::add_memory_memmap_on_memory`], Linux's `memory_hotplug.memmap_on_memory`,
+//!   `MHP_MEMMAP_ON_MEMORY`): the range's own first pages hold its memmap (one 2 MiB block per section); they are
+//!   reserved in memblock (`memmap`), initialized with the range's zone and PG_reserved at online, in pageblocks
+//!   marked MIGRATE_UNMOVABLE (`mhp_init_memmap_on_memory`), counted present but not managed, never handed to
+//!   the buddy allocator, and not freed at remove (they go with the DIMM);
 //! - **zone choice** ([`OnlinePolicy`]): `movable` is ZONE_MOVABLE; `normal` is `default_kernel_zone_for_pfn` (the
 //!   first zone below Normal the range intersects, else Normal); `auto` is Linux's default `contig-zones`
 //!   (`default_zone_for_pfn`): the kernel zone or ZONE_MOVABLE if the range intersects exactly one of them,
@@ -43,7 +48,7 @@ use core::fmt;
 
 use crate::buddy::{Buddy, BuddyError, OfflineError};
 use crate::consts::*;
-use crate::layout::MemRange;
+use crate::layout::{MemRange, ReserveReason};
 use crate::model::Mm;
 use crate::page::Page;
 use crate::sparse::{migratetype, subsection_index, SparseError};
@@ -307,6 +312,36 @@ impl Mm {
         Ok(())
     }
 
+    /// `add_memory` with the memmap on the added memory itself: see the module documentation. The range must be
+    /// whole sections. Returns the pages its memmap takes (512 per section).
+    pub fn add_memory_memmap_on_memory(
+        &mut self,
+        nid: u32,
+        start_pfn: u64,
+        nr_pages: u64,
+    ) -> Result<u64, HotplugError> {
+        let end = self.check_range(start_pfn, nr_pages)?;
+        if !start_pfn.is_multiple_of(PAGES_PER_SECTION) || !nr_pages.is_multiple_of(PAGES_PER_SECTION) {
+            return Err(HotplugError::Unaligned { start_pfn, nr_pages });
+        }
+        let per_section = crate::sparse::MEMMAP_BYTES_PER_SECTION / PAGE_SIZE;
+        let needed = self.hotplug_memmap_needed(start_pfn, nr_pages);
+        let vmemmap_pages = needed.len() as u64 * per_section;
+        let phys: Vec<u64> = (0..needed.len() as u64).map(|i| (start_pfn + i * per_section) << PAGE_SHIFT).collect();
+        self.add_memory(nid, start_pfn, nr_pages, &phys)?;
+        if vmemmap_pages > 0 {
+            self.memblock.reserve(start_pfn, start_pfn + vmemmap_pages, ReserveReason::Memmap);
+            self.memmap_on_memory.push((start_pfn, vmemmap_pages));
+        }
+        debug_assert!(start_pfn + vmemmap_pages < end);
+        Ok(vmemmap_pages)
+    }
+
+    /// Pages of `[start_pfn, ..)` that hold its own memmap (0 unless it was added with memmap on memory).
+    pub fn memmap_on_memory_pages(&self, start_pfn: u64) -> u64 {
+        self.memmap_on_memory.iter().find(|r| r.0 == start_pfn).map_or(0, |r| r.1)
+    }
+
     /// The zone `policy` puts `[start_pfn, start_pfn + nr_pages)` of node `nid` in. See the module documentation.
     pub fn zone_for_online(&self, nid: u32, start_pfn: u64, nr_pages: u64, policy: OnlinePolicy) -> ZoneType {
         let end = start_pfn + nr_pages;
@@ -390,19 +425,30 @@ impl Mm {
                 page.init_single(first + i as u64, z, nid);
             }
         });
-        self.set_pageblocks(start_pfn, end, migratetype::ISOLATE, "move_pfn_range_to_zone")?;
+        let vm = self.memmap_on_memory_pages(start_pfn).min(nr_pages);
+        let first = start_pfn + vm;
+        if vm > 0 {
+            // mhp_init_memmap_on_memory: the pages holding the memmap are the zone's, reserved, unmovable.
+            for_each_section_part(self, start_pfn, first, |_, pages| {
+                for p in pages.iter_mut() {
+                    p.set_flag(crate::page::pg::RESERVED);
+                }
+            });
+            self.set_pageblocks(start_pfn, first, migratetype::UNMOVABLE, "mhp_init_memmap_on_memory")?;
+        }
+        self.set_pageblocks(first, end, migratetype::ISOLATE, "move_pfn_range_to_zone")?;
         {
             let node = &mut self.zones.nodes[nid as usize];
             node.zones[zone.index()].present_pages += nr_pages;
-            node.zones[zone.index()].managed_pages += nr_pages;
+            node.zones[zone.index()].managed_pages += nr_pages - vm;
             node.node_present_pages += nr_pages;
         }
         for nr in pfn_to_section_nr(start_pfn)..=pfn_to_section_nr(end - 1) {
             self.sparse.set_online(nr, true);
         }
-        self.set_pageblocks(start_pfn, end, migratetype::MOVABLE, "undo_isolate_page_range")?;
+        self.set_pageblocks(first, end, migratetype::MOVABLE, "undo_isolate_page_range")?;
         self.sync_buddy_span(buddy, nid, zone);
-        buddy.online_range(self, start_pfn, end).map_err(HotplugError::Buddy)?;
+        buddy.online_range(self, first, end).map_err(HotplugError::Buddy)?;
         if !was_populated {
             buddy.rebuild_zonelists(&self.zones);
         }
@@ -447,9 +493,11 @@ impl Mm {
             return Err(HotplugError::BadNode { nid, nr_nodes: self.zones.nodes.len() });
         }
         let (zone_before, node_before) = self.span_of(nid, zone);
-        self.set_pageblocks(start_pfn, end, migratetype::ISOLATE, "start_isolate_page_range")?;
-        if let Err(e) = buddy.offline_range(self, start_pfn, end) {
-            self.set_pageblocks(start_pfn, end, migratetype::MOVABLE, "undo_isolate_page_range")?;
+        // The pages holding the range's own memmap are not the allocator's: they stay until the remove.
+        let first = start_pfn + self.memmap_on_memory_pages(start_pfn).min(nr_pages);
+        self.set_pageblocks(first, end, migratetype::ISOLATE, "start_isolate_page_range")?;
+        if let Err(e) = buddy.offline_range(self, first, end) {
+            self.set_pageblocks(first, end, migratetype::MOVABLE, "undo_isolate_page_range")?;
             return Err(HotplugError::Offline(e));
         }
         for nr in pfn_to_section_nr(start_pfn)..=pfn_to_section_nr(end - 1) {
@@ -458,7 +506,7 @@ impl Mm {
         {
             let node = &mut self.zones.nodes[nid as usize];
             node.zones[zone.index()].present_pages -= nr_pages;
-            node.zones[zone.index()].managed_pages -= nr_pages;
+            node.zones[zone.index()].managed_pages -= end - first;
             node.node_present_pages -= nr_pages;
         }
         // remove_pfn_range_from_zone: poison, then shrink_zone_span + update_pgdat_span.
@@ -554,6 +602,8 @@ impl Mm {
             }
             pfn += PAGES_PER_SUBSECTION;
         }
+        let vm = self.memmap_on_memory_pages(start_pfn);
+        let self_hosted = |phys: u64| (start_pfn..start_pfn + vm).contains(&(phys >> PAGE_SHIFT));
         let mut freed = Vec::new();
         let mut pfn = start_pfn;
         while pfn < end {
@@ -564,9 +614,15 @@ impl Mm {
                 let phys = self.sparse.section(nr).map_or(0, |ms| ms.memmap_phys);
                 self.sparse.remove_section_memmap(nr).map_err(HotplugError::Sparse)?;
                 self.sparse.remove_section(nr).map_err(HotplugError::Sparse)?;
-                freed.push(phys);
+                if !self_hosted(phys) {
+                    freed.push(phys);
+                }
             }
             pfn = sec_end;
+        }
+        if vm > 0 {
+            self.memblock.unreserve(start_pfn, start_pfn + vm);
+            self.memmap_on_memory.retain(|r| r.0 != start_pfn);
         }
         // memblock_remove.
         let mut kept = Vec::with_capacity(self.memblock.memory.len() + 1);

@@ -71,6 +71,25 @@ impl Memblock {
         m
     }
 
+    /// `memblock_phys_free` of a reserved range: `[start_pfn, end_pfn)` is no longer reserved (reservations are
+    /// trimmed or split at its ends).
+    pub fn unreserve(&mut self, start_pfn: u64, end_pfn: u64) {
+        let mut kept = Vec::with_capacity(self.reserved.len() + 1);
+        for r in self.reserved.drain(..) {
+            if r.end_pfn <= start_pfn || r.start_pfn >= end_pfn {
+                kept.push(r);
+                continue;
+            }
+            if r.start_pfn < start_pfn {
+                kept.push(Reservation { start_pfn: r.start_pfn, end_pfn: start_pfn, reason: r.reason });
+            }
+            if r.end_pfn > end_pfn {
+                kept.push(Reservation { start_pfn: end_pfn, end_pfn: r.end_pfn, reason: r.reason });
+            }
+        }
+        self.reserved = kept;
+    }
+
     /// Reserves `[start_pfn, end_pfn)`. Pages already reserved keep their earlier reason.
     pub fn reserve(&mut self, start_pfn: u64, end_pfn: u64, reason: ReserveReason) {
         // Loop invariant: [start_pfn, cur) is reserved (with an old or the new reason).

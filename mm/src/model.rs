@@ -128,6 +128,8 @@ pub struct Mm {
     pub materialized_sections: u64,
     pub uniform_sections: u64,
     pub opts: MmOptions,
+    /// Hot-added ranges whose memmap lives on their own first pages (memmap_on_memory): `(start_pfn, pages)`.
+    pub memmap_on_memory: Vec<(u64, u64)>,
 }
 
 impl fmt::Debug for Mm {
@@ -276,6 +278,7 @@ impl Mm {
             materialized_sections: materialized,
             uniform_sections: uniform,
             opts,
+            memmap_on_memory: Vec::new(),
         })
     }
 

@@ -282,3 +282,62 @@ fn bad_requests_are_refused_with_named_errors() {
     );
     b.check(&mm).unwrap();
 }
+
+#[test]
+fn memmap_on_memory_keeps_the_memmap_on_the_dimm() {
+    let (mut mm, mut b) = boot(&m4000(), "upstream");
+    let free0 = b.total_free_pages();
+    let v0 = verify(&mm);
+    // 4 sections: their memmap is the DIMM's first 4 x 2 MiB = 2048 pages.
+    let vm = mm.add_memory_memmap_on_memory(0, DIMM, DIMM_PAGES).unwrap();
+    assert_eq!(vm, 4 * 512);
+    assert_eq!(mm.sparse.section(pfn_to_section_nr(DIMM)).unwrap().memmap_phys, DIMM << PAGE_SHIFT);
+    assert_eq!(mm.sparse.section(pfn_to_section_nr(DIMM) + 3).unwrap().memmap_phys, (DIMM + 3 * 512) << PAGE_SHIFT);
+    mm.online_pages(&mut b, DIMM, DIMM_PAGES, ZoneType::Movable).unwrap();
+    // Present counts every page, managed and free only those not holding the memmap.
+    let z = mm.zones.zone(0, ZoneType::Movable).unwrap();
+    assert_eq!((z.present_pages, z.managed_pages), (DIMM_PAGES, DIMM_PAGES - vm));
+    assert_eq!(b.total_free_pages(), free0 + DIMM_PAGES - vm);
+    let p = mm.sparse.pfn_to_page(DIMM).unwrap();
+    assert!(p.is_reserved() && p.links(DIMM).unwrap().zone as usize == ZoneType::Movable.index());
+    assert_eq!(mm.sparse.get_pfnblock_flags_mask(DIMM, migratetype::MASK), migratetype::UNMOVABLE);
+    assert_eq!(mm.sparse.get_pfnblock_flags_mask(DIMM + vm, migratetype::MASK), migratetype::MOVABLE);
+    b.check(&mm).unwrap();
+    let v = verify(&mm);
+    assert!(v.accounting.is_empty(), "{:?}", v.accounting);
+    // The self-hosted memmap pages are reserved memory with a reason (memblock: memmap), initialized.
+    for k in [
+        FindingKind::ReservedWithoutReason,
+        FindingKind::Poisoned,
+        FindingKind::MemoryWrongLinks,
+        FindingKind::BadLinks,
+    ] {
+        assert_eq!(v.count(k), v0.count(k), "{k:?}");
+    }
+    // No allocation can land on them.
+    let mut got = 0;
+    while let Ok(pfn) = b.alloc_pages(&mut mm, 0, ZoneType::Movable, 0, migratetype::MOVABLE) {
+        if pfn < DIMM {
+            b.free_pages(&mut mm, pfn, 0).unwrap();
+            break;
+        }
+        assert!(pfn >= DIMM + vm, "pfn {pfn:#x} holds the memmap");
+        got += 1;
+    }
+    assert_eq!(got, DIMM_PAGES - vm);
+    let all: Vec<u64> = (DIMM + vm..DIMM + DIMM_PAGES).collect();
+    for pfn in all {
+        b.free_pages(&mut mm, pfn, 0).unwrap();
+    }
+    mm.offline_pages(&mut b, DIMM, DIMM_PAGES).unwrap();
+    assert_eq!(b.total_free_pages(), free0);
+    // Nothing to give back: the memmap goes with the DIMM.
+    assert!(mm.remove_memory(DIMM, DIMM_PAGES).unwrap().is_empty());
+    assert!(mm.memblock.reserved.iter().all(|r| r.end_pfn <= DIMM || r.start_pfn >= DIMM + DIMM_PAGES));
+    assert!(mm.memmap_on_memory.is_empty());
+    b.check(&mm).unwrap();
+    assert_eq!(
+        mm.add_memory_memmap_on_memory(0, DIMM, PAGES_PER_SUBSECTION),
+        Err(HotplugError::Unaligned { start_pfn: DIMM, nr_pages: PAGES_PER_SUBSECTION })
+    );
+}

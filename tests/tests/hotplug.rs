@@ -111,3 +111,21 @@ fn vmemmap_add_remove() {
     assert_eq!(ev[0]["dimm_pages_allocatable"].as_u64(), Some(0x20000));
     assert_eq!(ev[1]["free_after"].as_u64(), ev[0]["free_before"].as_u64());
 }
+
+#[test]
+fn memmap_on_memory_add_remove() {
+    // memmap_on_memory=on: the DIMM's 4 sections keep their memmap on its first 4 x 2 MiB (2048 pages), which are
+    // present but never allocatable, and nothing is freed back at remove.
+    let cfg = config("hotplug-demo", Firmware::Bios, "memmap_on_memory=on");
+    let (o, d) = hotplug_run(&cfg, "add:512M,del");
+    assert!(d.result.is_ok(), "{:?}\n{}", d.result, describe(&o));
+    assert_eq!(o.status, boot::RunStatus::Passed, "{}", describe(&o));
+    let ev = events(&o);
+    let (add, del) = (&ev[0], &ev[1]);
+    assert_eq!(add["memmap_on_memory_pages"].as_u64(), Some(2048), "{add}");
+    assert_eq!(add["dimm_pages_allocatable"].as_u64(), Some(0x20000 - 2048), "{add}");
+    let grew = add["free_after"].as_u64().unwrap() - add["free_before"].as_u64().unwrap();
+    assert_eq!(grew, 0x20000 - 2048 - add["page_table_frames"].as_u64().unwrap(), "{add}");
+    assert_eq!(del["memmap_sections_freed"].as_u64(), Some(0), "{del}");
+    assert_eq!(del["free_after"].as_u64(), add["free_before"].as_u64(), "nothing leaked: {del}");
+}
