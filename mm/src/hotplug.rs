@@ -48,7 +48,7 @@ use core::fmt;
 
 use crate::buddy::{Buddy, BuddyError, OfflineError};
 use crate::consts::*;
-use crate::layout::{MemRange, ReserveReason};
+use crate::layout::ReserveReason;
 use crate::model::Mm;
 use crate::page::Page;
 use crate::sparse::{migratetype, subsection_index, SparseError};
@@ -307,8 +307,7 @@ impl Mm {
             // Hot-added memory is offline until onlined (the memmap stays poisoned).
             self.sparse.set_online(nr, false);
         }
-        let at = self.memblock.memory.partition_point(|m| m.start_pfn < start_pfn);
-        self.memblock.memory.insert(at, MemRange { start_pfn, end_pfn: end, nid });
+        self.memblock.add_node(start_pfn, end, nid);
         Ok(())
     }
 
@@ -624,21 +623,7 @@ impl Mm {
             self.memblock.unreserve(start_pfn, start_pfn + vm);
             self.memmap_on_memory.retain(|r| r.0 != start_pfn);
         }
-        // memblock_remove.
-        let mut kept = Vec::with_capacity(self.memblock.memory.len() + 1);
-        for m in self.memblock.memory.drain(..) {
-            if m.end_pfn <= start_pfn || m.start_pfn >= end {
-                kept.push(m);
-                continue;
-            }
-            if m.start_pfn < start_pfn {
-                kept.push(MemRange { start_pfn: m.start_pfn, end_pfn: start_pfn, nid: m.nid });
-            }
-            if m.end_pfn > end {
-                kept.push(MemRange { start_pfn: end, end_pfn: m.end_pfn, nid: m.nid });
-            }
-        }
-        self.memblock.memory = kept;
+        self.memblock.remove(start_pfn, end);
         Ok(freed)
     }
 }

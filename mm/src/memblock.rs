@@ -71,23 +71,30 @@ impl Memblock {
         m
     }
 
+    /// `memblock_add_node` (memory hotplug, as with CONFIG_ARCH_KEEP_MEMBLOCK): `[start_pfn, end_pfn)` of node
+    /// `nid` becomes memory. The caller checked that it overlaps no memory.
+    pub fn add_node(&mut self, start_pfn: u64, end_pfn: u64, nid: u32) {
+        let at = self.memory.partition_point(|m| m.start_pfn < start_pfn);
+        self.memory.insert(at, MemRange { start_pfn, end_pfn, nid });
+    }
+
+    /// `memblock_remove`: `[start_pfn, end_pfn)` is no longer memory (ranges are trimmed or split at its ends).
+    pub fn remove(&mut self, start_pfn: u64, end_pfn: u64) {
+        self.memory = cut_out(core::mem::take(&mut self.memory), start_pfn, end_pfn, |m, s, e| MemRange {
+            start_pfn: s,
+            end_pfn: e,
+            ..*m
+        });
+    }
+
     /// `memblock_phys_free` of a reserved range: `[start_pfn, end_pfn)` is no longer reserved (reservations are
     /// trimmed or split at its ends).
     pub fn unreserve(&mut self, start_pfn: u64, end_pfn: u64) {
-        let mut kept = Vec::with_capacity(self.reserved.len() + 1);
-        for r in self.reserved.drain(..) {
-            if r.end_pfn <= start_pfn || r.start_pfn >= end_pfn {
-                kept.push(r);
-                continue;
-            }
-            if r.start_pfn < start_pfn {
-                kept.push(Reservation { start_pfn: r.start_pfn, end_pfn: start_pfn, reason: r.reason });
-            }
-            if r.end_pfn > end_pfn {
-                kept.push(Reservation { start_pfn: end_pfn, end_pfn: r.end_pfn, reason: r.reason });
-            }
-        }
-        self.reserved = kept;
+        self.reserved = cut_out(core::mem::take(&mut self.reserved), start_pfn, end_pfn, |r, s, e| Reservation {
+            start_pfn: s,
+            end_pfn: e,
+            ..*r
+        });
     }
 
     /// Reserves `[start_pfn, end_pfn)`. Pages already reserved keep their earlier reason.
@@ -216,6 +223,42 @@ impl Memblock {
             }
         }
         None
+    }
+}
+
+/// Ranges with `[start, end)` taken out of each: `piece(range, s, e)` rebuilds a range's part `[s, e)`.
+fn cut_out<T: RangeOf>(v: Vec<T>, start: u64, end: u64, piece: impl Fn(&T, u64, u64) -> T) -> Vec<T> {
+    let mut kept = Vec::with_capacity(v.len() + 1);
+    for r in v {
+        let (rs, re) = r.range();
+        if re <= start || rs >= end {
+            kept.push(r);
+            continue;
+        }
+        if rs < start {
+            kept.push(piece(&r, rs, start));
+        }
+        if re > end {
+            kept.push(piece(&r, end, re));
+        }
+    }
+    kept
+}
+
+/// A pfn range `[start, end)`.
+trait RangeOf {
+    fn range(&self) -> (u64, u64);
+}
+
+impl RangeOf for MemRange {
+    fn range(&self) -> (u64, u64) {
+        (self.start_pfn, self.end_pfn)
+    }
+}
+
+impl RangeOf for Reservation {
+    fn range(&self) -> (u64, u64) {
+        (self.start_pfn, self.end_pfn)
     }
 }
 
