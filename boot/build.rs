@@ -4,6 +4,8 @@
 //!   of the bootloader read the kernel through real-mode disk calls, which are slow under TCG: the 3 MB debug
 //!   kernel takes ~5 s to load, the stripped one a fraction of that. Made with the toolchain's llvm-objcopy
 //!   (component llvm-tools-preview); without it, the unstripped kernel is used;
+//! - `MEMLAB_AGENT_PATH`: the guest agent of `memlab linux` (x86_64-unknown-linux-musl), stripped of symbols
+//!   when llvm-objcopy is there (a smaller initramfs unpacks faster under TCG);
 //! - `MEMLAB_TARGET_DIR`: the cargo target directory (for disk images and serial logs at run time).
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -30,6 +32,14 @@ fn main() {
     }
     let image_kernel = if ok { stripped.display().to_string() } else { kernel.clone() };
     println!("cargo:rustc-env=MEMLAB_KERNEL_IMAGE_PATH={image_kernel}");
+    let agent = std::env::var("CARGO_BIN_FILE_MEMLAB_AGENT_memlab-agent").expect("cargo sets this for the agent");
+    let agent_stripped = out.join("memlab-agent-stripped");
+    let ok = llvm_objcopy().is_some_and(|objcopy| {
+        Command::new(objcopy).arg("--strip-all").arg(&agent).arg(&agent_stripped).status().is_ok_and(|s| s.success())
+    });
+    let agent_image = if ok { agent_stripped.display().to_string() } else { agent.clone() };
+    println!("cargo:rustc-env=MEMLAB_AGENT_PATH={agent_image}");
+    println!("cargo:rerun-if-changed={agent}");
     // The target directory is the nearest ancestor of OUT_DIR that holds cargo's CACHEDIR.TAG; the layout of
     // target/ below it changes between cargo versions, so nothing else is assumed.
     let target = out

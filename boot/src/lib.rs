@@ -7,12 +7,15 @@
 //! - [`qemu::run`] with a [`qemu::RunConfig`]: build the image, run QEMU, capture and parse the serial console;
 //! - [`serial_log::parse`]: the serial console as structured results;
 //! - [`status::RunStatus`]: how a run ended (the runner's exit codes);
-//! - [`compare`], [`explain`], [`svg`] over [`linkmap::LinkMap`]: policies side by side, one pfn, a picture.
+//! - [`compare`], [`explain`], [`svg`] over [`linkmap::LinkMap`]: policies side by side, one pfn, a picture;
+//! - [`linux`]: Debian's Linux on the same QEMU command line, with memlab's guest agent (the oracle).
 
 pub mod compare;
+pub mod diff;
 pub mod explain;
 pub mod hotplug;
 pub mod linkmap;
+pub mod linux;
 pub mod profiles;
 pub mod qemu;
 pub mod run;

@@ -3,7 +3,7 @@
 //! `memlab run --profile default`.
 use std::process::ExitCode;
 
-use boot::{compare, explain, profiles, run, sim, USAGE_ERROR};
+use boot::{compare, diff, explain, linux, profiles, run, sim, USAGE_ERROR};
 
 const USAGE: &str =
     "usage: memlab [run [OPTIONS] | profiles | sim <boot-log> [OPTIONS] | compare ... | explain ... | help]
@@ -12,7 +12,11 @@ const USAGE: &str =
   sim        simulate memmap init from a Linux boot log (memlab sim --help); --svg FILE
   compare    one layout under several policies: memlab compare <boot-log | --profile NAME> [--policies a,b]
              [--json] [--svg FILE]
-  explain    one pfn: memlab explain <pfn> <boot-log | --profile NAME> [--policy NAME]";
+  explain    one pfn: memlab explain <pfn> <boot-log | --profile NAME> [--policy NAME]
+  linux      boot Debian's Linux 6.1 on a profile with memlab's guest agent: memlab linux [--profile NAME]
+             [--firmware bios|uefi] [--cmdline \"k=v ...\"] [--timeout SECS] [-- qemu args]
+  diff       boot Linux and memlab on the same profile and compare them field by field: memlab diff
+             [--profile NAME] [--firmware bios|uefi] [--cmdline \"k=v ...\"] [--json] [-- qemu args]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -28,6 +32,8 @@ fn main() -> ExitCode {
         "sim" => sim::main(rest),
         "compare" => compare::main(rest),
         "explain" => explain::main(rest),
+        "linux" => linux::main(rest),
+        "diff" => diff::main(rest),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             0

@@ -178,15 +178,14 @@ fn remove_stale_images(dir: &Path, keep: &Path) {
 }
 
 /// Escapes a value for a QEMU `key=value,...` option (commas are doubled).
-fn qemu_opt_value(v: &str) -> String {
+pub fn qemu_opt_value(v: &str) -> String {
     v.replace(',', ",,")
 }
 
-/// The QEMU command line (program first).
-pub fn qemu_command(cfg: &RunConfig, tools: &setup::HostTools, image: &Path) -> Vec<String> {
-    let mut c: Vec<String> = vec![tools.qemu.display().to_string()];
-    c.extend(cfg.profile.machine.iter().map(|s| s.to_string()));
-    if cfg.firmware == Firmware::Uefi {
+/// The UEFI firmware's pflash drives (none for BIOS: SeaBIOS is QEMU's default).
+pub fn firmware_args(firmware: Firmware, tools: &setup::HostTools) -> Vec<String> {
+    let mut c = Vec::new();
+    if firmware == Firmware::Uefi {
         if let Some((code, vars)) = &tools.ovmf {
             c.push("-drive".into());
             c.push(format!(
@@ -200,24 +199,48 @@ pub fn qemu_command(cfg: &RunConfig, tools: &setup::HostTools, image: &Path) -> 
             ));
         }
     }
+    c
+}
+
+/// The serial console on stdio, no display, no monitor, no network card (so OVMF does not try a PXE boot first:
+/// seconds under TCG), and no reboot: a reset ends QEMU.
+pub const CONSOLE_ARGS: &[&str] =
+    &["-serial", "stdio", "-display", "none", "-monitor", "none", "-nic", "none", "-no-reboot"];
+
+/// Removes terminal escape sequences (SeaBIOS clears the screen with `ESC c` and `ESC [2J`): `ESC [` ... final
+/// byte, and `ESC` + one character.
+pub fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\x1b' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('[') => {
+                for d in chars.by_ref() {
+                    if ('@'..='~').contains(&d) {
+                        break;
+                    }
+                }
+            }
+            Some(_) | None => {}
+        }
+    }
+    out
+}
+
+/// The QEMU command line (program first).
+pub fn qemu_command(cfg: &RunConfig, tools: &setup::HostTools, image: &Path) -> Vec<String> {
+    let mut c: Vec<String> = vec![tools.qemu.display().to_string()];
+    c.extend(cfg.profile.machine.iter().map(|s| s.to_string()));
+    c.extend(firmware_args(cfg.firmware, tools));
     c.push("-drive".into());
     c.push(format!("format=raw,snapshot=on,file={}", qemu_opt_value(&image.display().to_string())));
-    // `-nic none`: no network card, so OVMF does not try a PXE boot first (seconds under TCG).
-    for a in [
-        "-serial",
-        "stdio",
-        "-display",
-        "none",
-        "-monitor",
-        "none",
-        "-nic",
-        "none",
-        "-no-reboot",
-        "-device",
-        ISA_DEBUG_EXIT_DEVICE,
-    ] {
-        c.push(a.into());
-    }
+    c.extend(CONSOLE_ARGS.iter().map(|s| s.to_string()));
+    c.push("-device".into());
+    c.push(ISA_DEBUG_EXIT_DEVICE.into());
     let cmdline = cfg.kernel_cmdline();
     if !cmdline.is_empty() {
         c.push("-fw_cfg".into());
@@ -241,32 +264,79 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, SetupError> {
     let image = build_image(cfg.firmware, cfg.boot_log)?;
     std::fs::create_dir_all(&logs).map_err(|e| SetupError(format!("memlab: cannot create {}: {e}", logs.display())))?;
     let log_path = logs.join(format!("{}-{}-{}.log", cfg.profile.name, cfg.firmware.name(), unique_suffix()));
-    let mut log_file = std::fs::File::create(&log_path)
+    let log_file = std::fs::File::create(&log_path)
         .map_err(|e| SetupError(format!("memlab: cannot create {}: {e}", log_path.display())))?;
     let command = qemu_command(cfg, &tools, &image);
+    let streamed = stream(&command, cfg, log_file, None);
+    let status = if streamed.timed_out {
+        RunStatus::Timeout
+    } else {
+        streamed.qemu_status.map_or(RunStatus::QemuFailed, RunStatus::from_qemu_status)
+    };
+    let log = serial_log::parse(&streamed.serial);
+    Ok(RunOutcome {
+        status,
+        qemu_status: streamed.qemu_status,
+        serial: streamed.serial,
+        log,
+        log_path,
+        qemu_stderr: streamed.qemu_stderr,
+        qemu_command: command,
+        duration: streamed.duration,
+    })
+}
+
+/// What [`stream`] saw of one QEMU process.
+#[derive(Clone, Debug)]
+pub struct Streamed {
+    /// QEMU's exit status (None when killed by the timeout, by a signal, or when it could not start).
+    pub qemu_status: Option<i32>,
+    pub timed_out: bool,
+    /// The serial console, `\r` removed.
+    pub serial: String,
+    /// QEMU's standard error, or why it could not start.
+    pub qemu_stderr: String,
+    pub duration: Duration,
+}
+
+/// Runs `command` (QEMU with `-serial stdio`), copies every serial line to `log_file` (and to stdout with
+/// `cfg.echo`, and to `cfg.line_hook`), and waits for its end or `cfg.timeout`. With `input`, QEMU's standard
+/// input (the guest's serial console) receives every string sent on it, as it is sent.
+pub fn stream(
+    command: &[String],
+    cfg: &RunConfig,
+    mut log_file: std::fs::File,
+    input: Option<mpsc::Receiver<String>>,
+) -> Streamed {
     let start = Instant::now();
     let child = Command::new(&command[0])
         .args(&command[1..])
-        .stdin(Stdio::null())
+        .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn();
     let mut child = match child {
         Ok(c) => c,
         Err(e) => {
-            let msg = format!("cannot start {}: {e}", command[0]);
-            return Ok(RunOutcome {
-                status: RunStatus::QemuFailed,
+            return Streamed {
                 qemu_status: None,
+                timed_out: false,
                 serial: String::new(),
-                log: SerialLog::default(),
-                log_path,
-                qemu_stderr: msg,
-                qemu_command: command,
+                qemu_stderr: format!("cannot start {}: {e}", command[0]),
                 duration: start.elapsed(),
-            });
+            }
         }
     };
+    if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+        // Ends when the sender is dropped or QEMU closes its input.
+        std::thread::spawn(move || {
+            for s in input {
+                if stdin.write_all(s.as_bytes()).and_then(|_| stdin.flush()).is_err() {
+                    break;
+                }
+            }
+        });
+    }
     let stdout = child.stdout.take().expect("stdout is piped");
     let mut stderr = child.stderr.take().expect("stderr is piped");
     let (tx, rx) = mpsc::channel::<String>();
@@ -278,7 +348,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, SetupError> {
             if n == 0 {
                 break;
             }
-            let line = String::from_utf8_lossy(&buf).replace('\r', "");
+            let line = strip_ansi(&String::from_utf8_lossy(&buf).replace('\r', ""));
             if tx.send(line).is_err() {
                 break;
             }
@@ -334,20 +404,17 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, SetupError> {
     }
     let qemu_stderr = err_reader.join().unwrap_or_default();
     let qemu_status = exit.and_then(|s| s.code());
-    let status = if timed_out {
-        RunStatus::Timeout
-    } else {
-        qemu_status.map_or(RunStatus::QemuFailed, RunStatus::from_qemu_status)
-    };
-    let log = serial_log::parse(&serial);
-    Ok(RunOutcome {
-        status,
-        qemu_status,
-        serial,
-        log,
-        log_path,
-        qemu_stderr,
-        qemu_command: command,
-        duration: start.elapsed(),
-    })
+    Streamed { qemu_status, timed_out, serial, qemu_stderr, duration: start.elapsed() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_seabios_escapes() {
+        assert_eq!(strip_ansi("\x1bc\x1b[?7l\x1b[2J\x1b[0mSeaBIOS (version 1.16)"), "SeaBIOS (version 1.16)");
+        assert_eq!(strip_ansi("plain [mem 0x0-0x1]"), "plain [mem 0x0-0x1]");
+        assert_eq!(strip_ansi("cut \x1b["), "cut ");
+    }
 }

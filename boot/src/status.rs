@@ -28,6 +28,10 @@ pub enum RunStatus {
     QemuFailed,
     /// 7: QEMU or OVMF is missing and could not be installed, or the disk image could not be built.
     Setup,
+    /// 8: Debian's Linux image (for `linux` and `diff`) could not be downloaded or unpacked.
+    LinuxUnavailable,
+    /// 9: Linux booted but memlab's guest agent did not finish (`linux` and `diff`).
+    AgentFailed,
 }
 
 impl RunStatus {
@@ -42,6 +46,8 @@ impl RunStatus {
             RunStatus::Timeout => 5,
             RunStatus::QemuFailed => 6,
             RunStatus::Setup => 7,
+            RunStatus::LinuxUnavailable => 8,
+            RunStatus::AgentFailed => 9,
         }
     }
 
@@ -65,6 +71,8 @@ impl fmt::Display for RunStatus {
             RunStatus::Timeout => "timeout",
             RunStatus::QemuFailed => "QEMU failed or exited unexpectedly",
             RunStatus::Setup => "set-up problem",
+            RunStatus::LinuxUnavailable => "Debian's Linux image unavailable",
+            RunStatus::AgentFailed => "the guest agent did not finish",
         })
     }
 }

@@ -197,6 +197,8 @@ pub fn init(phys: PhysMem, layout: Layout, opts: &Options, distances: Option<Vec
     mo.vm_debug = opts.vm_debug;
     mo.kernelcore = opts.kernelcore;
     mo.movablecore = opts.movablecore;
+    // Debian's 6.1 has CONFIG_ZONE_DEVICE: `  Device   empty` in Zone ranges and a Device zone in zoneinfo.
+    mo.zone_device = true;
     let t0 = crate::time::rdtsc();
     let backing: Box<dyn MemmapBacking + Send> = if opts.vmemmap {
         let base = vmemmap_base(&phys).ok_or("no free level-4 entries for the vmemmap")?;
@@ -227,7 +229,9 @@ pub fn init(phys: PhysMem, layout: Layout, opts: &Options, distances: Option<Vec
     let t1 = crate::time::rdtsc();
     let buddy = Buddy::from_boot_with(&mut mm, distances.as_deref()).map_err(|e| format!("buddy hand-over: {}", e))?;
     let handover_cycles = crate::time::rdtsc() - t1;
-    for l in mm::report::zoneinfo_lines(&mm, &buddy) {
+    // /proc/zoneinfo, pagetypeinfo, buddyinfo, memory blocks and kpageflags as Linux 6.1 would show them, in
+    // the dump format of memlab's guest agent (`memlab diff` compares the two).
+    for l in mm::procfs::dump_lines(&mm, &buddy, "boot") {
         println!("{}", l);
     }
     let walks = run_all_walkers(&mut mm);

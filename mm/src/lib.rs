@@ -25,6 +25,7 @@ pub mod memmodel;
 pub mod model;
 pub mod page;
 pub mod policy;
+pub mod procfs;
 pub mod report;
 pub mod sparse;
 pub mod usemap;

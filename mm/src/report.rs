@@ -227,56 +227,6 @@ pub fn summary_json(mm: &Mm, ver: &Verification) -> String {
     s
 }
 
-/// `/proc/buddyinfo` and `/proc/zoneinfo` without the vm statistics, one zone per block, from the buddy
-/// allocator's counters: `Node 0, zone   Normal      1      2 ...` (free blocks per order), then per zone its pages
-/// free, boost, the min/low/high/promo watermarks and the `protection:` reserves ([`crate::watermarks`]), spanned,
-/// present, managed, cma, nr_free_pages and start_pfn, as Linux prints them. The protection tuple has one entry per
-/// zone type Linux has, ZONE_DEVICE included when the model has it (it manages no page, so its entries repeat the
-/// ones before, as on a Linux with CONFIG_ZONE_DEVICE).
-pub fn zoneinfo_lines(mm: &Mm, buddy: &crate::buddy::Buddy) -> Vec<String> {
-    let mut out = Vec::new();
-    let counts = buddy.all_zone_counts();
-    // buddyinfo lists populated zones only.
-    for c in counts.iter().filter(|c| c.present_pages > 0) {
-        let mut line = format!("Node {}, zone {:>8} ", c.nid, c.zone.name());
-        for n in c.nr_free.iter() {
-            let _ = write!(line, "{:>7}", n);
-        }
-        out.push(line);
-    }
-    let managed: Vec<crate::watermarks::ZoneManaged> = counts
-        .iter()
-        .map(|c| crate::watermarks::ZoneManaged { nid: c.nid, zone: c.zone, managed_pages: c.managed_pages })
-        .collect();
-    let (min_free_kbytes, marks) = crate::watermarks::setup(&managed);
-    out.push(format!("vm.min_free_kbytes = {}", min_free_kbytes));
-    for (c, w) in counts.iter().zip(marks.iter()) {
-        let Some(z) = mm.zones.zone(c.nid, c.zone) else { continue };
-        let mut protection: Vec<u64> = w.protection.to_vec();
-        if mm.opts.zone_device {
-            protection.push(*protection.last().unwrap_or(&0));
-        }
-        out.push(format!("Node {}, zone {:>8}", c.nid, c.zone.name()));
-        out.push(format!("  pages free     {}", c.free_pages));
-        out.push(String::from("        boost    0"));
-        out.push(format!("        min      {}", w.min));
-        out.push(format!("        low      {}", w.low));
-        out.push(format!("        high     {}", w.high));
-        out.push(format!("        promo    {}", w.promo));
-        out.push(format!("        spanned  {}", z.spanned_pages));
-        out.push(format!("        present  {}", z.present_pages));
-        out.push(format!("        managed  {}", c.managed_pages));
-        out.push(String::from("        cma      0"));
-        out.push(format!(
-            "        protection: ({})",
-            protection.iter().map(|p| format!("{}", p)).collect::<Vec<_>>().join(", ")
-        ));
-        out.push(format!("      nr_free_pages {}", c.free_pages));
-        out.push(format!("  start_pfn:           {}", z.zone_start_pfn));
-    }
-    out
-}
-
 /// Bytes of `struct mem_section_usage` per section: the subsection bitmap (64 bits) and 4 bits per pageblock.
 pub const USEMAP_BYTES_PER_SECTION: u64 = 8 + crate::consts::PAGEBLOCKS_PER_SECTION * 4 / 8;
 /// Bytes of `struct mem_section` (Linux x86_64: section_mem_map and the usage pointer).

@@ -1,0 +1,469 @@
+//! `memlab diff`: boots Debian's Linux 6.1 ([`crate::linux`]) and memlab's kernel on the same QEMU command line
+//! at once and compares what they print, field by field.
+//!
+//! ```text
+//! memlab diff [--profile NAME] [--firmware bios|uefi] [--cmdline "k=v ..."] [--timeout SECS] [--json]
+//!             [-- qemu args]
+//! ```
+//! Fields: the firmware map (adjacent entries of one kind merged: the bootloader splits usable entries), the
+//! `e820:` adjustments, SRAT nodes, Zone ranges, Movable zone start, Early memory node ranges, Initmem setup,
+//! every hole line; per node and zone start_pfn, spanned, present, managed, min/low/high and protection;
+//! min_free_kbytes; pageblocks per zone; kpageflags classes over every hole; memory blocks and valid_zones.
+//!
+//! Where the two kernels legitimately differ, the field is *explained*: managed pages (each kernel reserves its
+//! own image and data) and the split of pageblocks between migratetypes (it follows each kernel's own
+//! allocations). For those, Linux's own numbers go through memlab's formulas: [`mm::watermarks`] run on the
+//! managed and present counts Linux printed must give Linux's min/low/high/protection exactly (Linux
+//! recomputes them from the same counts, see boot/agent), and the pageblock totals must agree.
+//!
+//! The last line is `diff: N fields agree, M differ, K explained`; the exit status is 0 only when M = 0
+//! (else 1; a run that did not finish exits with its own status).
+//!
+//! # Invariants
+//! - every compared field is one [`Row`] with one [`Verdict`]: nothing is compared without being counted;
+//! - a field present on one side only differs.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use mm::dmesg::BootLog;
+use mm::layout::{FirmwareRegion, RegionKind};
+use mm::watermarks::{self, ZoneManaged};
+use mm::zones::ZoneType;
+
+use crate::linux::{self, dump::Dump};
+use crate::qemu::{self, RunConfig};
+use crate::status::RunStatus;
+use crate::USAGE_ERROR;
+
+pub const USAGE: &str = "usage: memlab diff [--profile NAME] [--firmware bios|uefi] [--cmdline \"k=v ...\"] \
+[--timeout SECS] [--json] [-- extra qemu args]";
+
+/// How one field compares.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Agree,
+    Differ,
+    /// The values differ for a stated reason, and the check that can be made (if any) passed.
+    Explained(String),
+}
+
+/// One row of the table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Row {
+    pub field: String,
+    pub linux: String,
+    pub memlab: String,
+    pub verdict: Verdict,
+}
+
+/// The whole comparison.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Diff {
+    pub rows: Vec<Row>,
+}
+
+impl Diff {
+    fn cmp(&mut self, field: impl Into<String>, linux: String, memlab: String) {
+        let verdict = if linux == memlab { Verdict::Agree } else { Verdict::Differ };
+        self.rows.push(Row { field: field.into(), linux, memlab, verdict });
+    }
+
+    fn explained(&mut self, field: impl Into<String>, linux: String, memlab: String, why: &str) {
+        let verdict = if linux == memlab { Verdict::Agree } else { Verdict::Explained(why.to_string()) };
+        self.rows.push(Row { field: field.into(), linux, memlab, verdict });
+    }
+
+    /// `(agree, differ, explained)`.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let n = |f: fn(&Verdict) -> bool| self.rows.iter().filter(|r| f(&r.verdict)).count();
+        (n(|v| *v == Verdict::Agree), n(|v| *v == Verdict::Differ), n(|v| matches!(v, Verdict::Explained(_))))
+    }
+
+    pub fn differing(&self) -> Vec<&Row> {
+        self.rows.iter().filter(|r| r.verdict == Verdict::Differ).collect()
+    }
+
+    pub fn summary(&self) -> String {
+        let (a, d, e) = self.counts();
+        format!("diff: {a} fields agree, {d} differ, {e} explained")
+    }
+
+    /// The table, one row per line, then the summary line.
+    pub fn table(&self) -> String {
+        let w = |f: fn(&Row) -> usize| self.rows.iter().map(f).max().unwrap_or(0);
+        let (wf, wl, wm) = (w(|r| r.field.len()).max(5), w(|r| r.linux.len()).max(5), w(|r| r.memlab.len()).max(6));
+        let mut s = String::new();
+        let _ = writeln!(s, "{:<wf$} | {:<wl$} | {:<wm$} | verdict", "field", "Linux", "memlab");
+        let _ = writeln!(s, "{}", "-".repeat(wf + wl + wm + 18));
+        for r in &self.rows {
+            let v = match &r.verdict {
+                Verdict::Agree => "agree".to_string(),
+                Verdict::Differ => "DIFFER".to_string(),
+                Verdict::Explained(why) => format!("explained: {why}"),
+            };
+            let _ = writeln!(s, "{:<wf$} | {:<wl$} | {:<wm$} | {v}", r.field, r.linux, r.memlab);
+        }
+        let _ = writeln!(s, "{}", self.summary());
+        s
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        let (a, d, e) = self.counts();
+        serde_json::json!({
+            "rows": self.rows.iter().map(|r| {
+                let (verdict, why) = match &r.verdict {
+                    Verdict::Agree => ("agree", None),
+                    Verdict::Differ => ("differ", None),
+                    Verdict::Explained(w) => ("explained", Some(w.clone())),
+                };
+                serde_json::json!({"field": r.field, "linux": r.linux, "memlab": r.memlab, "verdict": verdict, "why": why})
+            }).collect::<Vec<_>>(),
+            "agree": a, "differ": d, "explained": e,
+        })
+    }
+}
+
+fn range(r: Option<(u64, u64)>) -> String {
+    r.map_or("empty".to_string(), |(s, e)| format!("[{s:#x}, {e:#x})"))
+}
+
+/// The firmware map with adjacent entries of one kind merged (the bootloader splits usable entries where it
+/// placed itself; Linux's map from SeaBIOS/OVMF is not split).
+pub fn merged_map(map: &[FirmwareRegion]) -> Vec<(u64, u64, RegionKind)> {
+    let mut v: Vec<(u64, u64, RegionKind)> = map.iter().map(|r| (r.start, r.end, r.kind)).collect();
+    v.sort_by_key(|r| r.0);
+    let mut out: Vec<(u64, u64, RegionKind)> = Vec::new();
+    for r in v {
+        match out.last_mut() {
+            Some(l) if l.1 == r.0 && l.2 == r.2 => l.1 = r.1,
+            _ => out.push(r),
+        }
+    }
+    out
+}
+
+fn boot_lines(d: &mut Diff, l: &BootLog, m: &BootLog) {
+    let map = |b: &BootLog| {
+        merged_map(&b.e820)
+            .iter()
+            .map(|(s, e, k)| format!("[{s:#x}, {e:#x}) {k:?}"))
+            .collect::<Vec<_>>()
+    };
+    let (lm, mm_) = (map(l), map(m));
+    for i in 0..lm.len().max(mm_.len()) {
+        d.cmp(format!("e820[{i}]"), lm.get(i).cloned().unwrap_or_default(), mm_.get(i).cloned().unwrap_or_default());
+    }
+    let adj = |b: &BootLog| b.e820_adjustments.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>();
+    let (la, ma) = (adj(l), adj(m));
+    for i in 0..la.len().max(ma.len()) {
+        d.cmp(format!("e820 adjustment {i}"), la.get(i).cloned().unwrap_or_default(), ma.get(i).cloned().unwrap_or_default());
+    }
+    let srat = |b: &BootLog| {
+        b.srat
+            .iter()
+            .map(|s| format!("node {} pxm {} [{:#x}, {:#x}){}", s.nid, s.pxm, s.start, s.end, if s.hotplug { " hotplug" } else { "" }))
+            .collect::<Vec<_>>()
+    };
+    let (ls, ms) = (srat(l), srat(m));
+    for i in 0..ls.len().max(ms.len()) {
+        d.cmp(format!("SRAT[{i}]"), ls.get(i).cloned().unwrap_or_default(), ms.get(i).cloned().unwrap_or_default());
+    }
+    for z in ZoneType::ALL.iter().filter(|z| **z != ZoneType::Movable) {
+        let get = |b: &BootLog| b.zone_ranges.map_or("no Zone ranges".to_string(), |r| range(r.get(*z)));
+        d.cmp(format!("Zone ranges {}", z.name()), get(l), get(m));
+    }
+    let dev = |b: &BootLog| b.zone_ranges.is_some_and(|r| r.device_line).to_string();
+    d.cmp("Zone ranges Device line", dev(l), dev(m));
+    let mzs = |b: &BootLog| b.movable_zone_start.iter().map(|(n, p)| format!("node {n}: {p:#x}")).collect::<Vec<_>>().join(", ");
+    d.cmp("Movable zone start", mzs(l), mzs(m));
+    let ranges = |b: &BootLog| {
+        b.early_node_ranges.iter().map(|r| format!("node {}: [{:#x}, {:#x})", r.nid, r.start_pfn, r.end_pfn)).collect::<Vec<_>>()
+    };
+    let (lr, mr) = (ranges(l), ranges(m));
+    for i in 0..lr.len().max(mr.len()) {
+        d.cmp(format!("Early memory node range {i}"), lr.get(i).cloned().unwrap_or_default(), mr.get(i).cloned().unwrap_or_default());
+    }
+    let initmem = |b: &BootLog| {
+        b.initmem_setup
+            .iter()
+            .map(|i| match i.range {
+                Some((s, e)) => format!("node {} [{s:#x}, {e:#x})", i.nid),
+                None => format!("node {} as memoryless", i.nid),
+            })
+            .collect::<Vec<_>>()
+    };
+    let (li, mi) = (initmem(l), initmem(m));
+    for i in 0..li.len().max(mi.len()) {
+        d.cmp(format!("Initmem setup {i}"), li.get(i).cloned().unwrap_or_default(), mi.get(i).cloned().unwrap_or_default());
+    }
+    let holes = |b: &BootLog| b.unavailable.iter().map(|(n, z, p)| format!("node {n} {}: {p}", z.name())).collect::<Vec<_>>();
+    let (lh, mh) = (holes(l), holes(m));
+    for i in 0..lh.len().max(mh.len()) {
+        d.cmp(format!("hole line {i}"), lh.get(i).cloned().unwrap_or_default(), mh.get(i).cloned().unwrap_or_default());
+    }
+}
+
+const WHY_MANAGED: &str = "each kernel reserves its own image, data and allocations";
+const WHY_MIGRATETYPES: &str = "the split follows each kernel's own allocations; the total agrees";
+
+fn zone_type(name: &str) -> Option<ZoneType> {
+    ZoneType::ALL.into_iter().find(|z| z.name() == name)
+}
+
+fn opt(v: Option<u64>) -> String {
+    v.map_or("-".to_string(), |v| v.to_string())
+}
+
+fn zones(d: &mut Diff, l: &Dump, m: &Dump) {
+    let keys: BTreeSet<(u32, String)> =
+        l.zones.iter().chain(m.zones.iter()).map(|z| (z.nid, z.zone.clone())).collect();
+    for (nid, zone) in &keys {
+        let (lz, mz) = (l.zone(*nid, zone), m.zone(*nid, zone));
+        let f = |name: &str| format!("node {nid} {zone} {name}");
+        let get = |z: Option<&linux::dump::ZoneInfo>, g: fn(&linux::dump::ZoneInfo) -> Option<u64>| {
+            z.map_or("absent".to_string(), |z| opt(g(z)))
+        };
+        let populated = lz.and_then(|z| z.present).unwrap_or(0) > 0;
+        if populated || mz.and_then(|z| z.present).unwrap_or(0) > 0 {
+            d.cmp(f("start_pfn"), get(lz, |z| z.start_pfn), get(mz, |z| z.start_pfn));
+        }
+        d.cmp(f("spanned"), get(lz, |z| z.spanned), get(mz, |z| z.spanned));
+        d.cmp(f("present"), get(lz, |z| z.present), get(mz, |z| z.present));
+        d.explained(f("managed"), get(lz, |z| z.managed), get(mz, |z| z.managed), WHY_MANAGED);
+    }
+    // Linux's recomputed watermarks against memlab's formulas on Linux's counts.
+    let lzs = if l.zones_recomputed.is_empty() { &l.zones } else { &l.zones_recomputed };
+    let input: Vec<(usize, ZoneManaged)> = lzs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, z)| {
+            Some((i, ZoneManaged { nid: z.nid, zone: zone_type(&z.zone)?, managed_pages: z.managed?, present_pages: z.present? }))
+        })
+        .collect();
+    let managed: Vec<ZoneManaged> = input.iter().map(|(_, z)| *z).collect();
+    let (computed_kb, _) = watermarks::setup(&managed);
+    d.cmp("min_free_kbytes (memlab's rule on Linux's counts)", opt(l.min_free_kbytes), computed_kb.to_string());
+    let (_, marks) = watermarks::setup_with(&managed, watermarks::Rules::LINUX_6_1, l.min_free_kbytes);
+    for ((i, _), w) in input.iter().zip(marks.iter()) {
+        let z = &lzs[*i];
+        let f = |name: &str| format!("node {} {} {name} (memlab's rule on Linux's counts)", z.nid, z.zone);
+        d.cmp(f("min/low/high"), format!("{}/{}/{}", opt(z.min), opt(z.low), opt(z.high)), format!("{}/{}/{}", w.min, w.low, w.high));
+        let mut p: Vec<u64> = w.protection.to_vec();
+        // The Device zone (index 4) manages nothing: its entry repeats Movable's under 6.1.
+        while p.len() < z.protection.len() {
+            p.push(*p.last().unwrap_or(&0));
+        }
+        d.cmp(f("protection"), format!("{:?}", z.protection), format!("{p:?}"));
+    }
+    // memlab's own printed watermarks follow from its own counts by the same code; its min_free_kbytes is
+    // compared as a rule above, and here as printed.
+    d.explained("min_free_kbytes as printed", opt(l.min_free_kbytes), opt(m.min_free_kbytes), WHY_MANAGED);
+}
+
+fn pageblocks(d: &mut Diff, l: &Dump, m: &Dump) {
+    let keys: BTreeSet<&(u32, String)> = l.pageblocks.keys().chain(m.pageblocks.keys()).collect();
+    for k in keys {
+        let (lb, mb) = (l.pageblocks.get(k), m.pageblocks.get(k));
+        let total = |b: Option<&Vec<u64>>| b.map_or("absent".to_string(), |b| b.iter().sum::<u64>().to_string());
+        d.cmp(format!("node {} {} pageblocks", k.0, k.1), total(lb), total(mb));
+        let split = |b: Option<&Vec<u64>>| b.map_or("absent".to_string(), |b| format!("{b:?}"));
+        d.explained(format!("node {} {} pageblocks per migratetype", k.0, k.1), split(lb), split(mb), WHY_MIGRATETYPES);
+    }
+}
+
+/// The holes: pfns of Linux's memory blocks outside its early memory node ranges.
+pub fn holes(blocks: &[(u64, u64)], memory: &[(u64, u64)]) -> Vec<(u64, u64)> {
+    let mut out = Vec::new();
+    for &(s, e) in blocks {
+        let mut pfn = s;
+        for &(ms, me) in memory.iter().filter(|(ms, me)| *me > s && *ms < e) {
+            if ms > pfn {
+                out.push((pfn, ms.min(e)));
+            }
+            pfn = pfn.max(me);
+        }
+        if pfn < e {
+            out.push((pfn, e));
+        }
+    }
+    out
+}
+
+fn classes(dump: &Dump, s: u64, e: u64) -> String {
+    let runs = dump.classes_in(s, e);
+    let covered: u64 = runs.iter().map(|r| r.1).sum();
+    let mut out: Vec<String> = runs.iter().map(|(s, n, c)| format!("{s:#x}+{n} {}", c.name())).collect();
+    if covered < e - s {
+        out.push(format!("{} pfns not dumped", e - s - covered));
+    }
+    out.join(", ")
+}
+
+fn kpageflags(d: &mut Diff, l: &Dump, m: &Dump, lb: &BootLog) {
+    let Some(bs) = l.block_size else { return };
+    let pages = bs >> 12;
+    let mut blocks: Vec<(u64, u64)> = Vec::new();
+    for b in &l.blocks {
+        let (s, e) = (b.id * pages, (b.id + 1) * pages);
+        match blocks.last_mut() {
+            Some(last) if last.1 == s => last.1 = e,
+            _ => blocks.push((s, e)),
+        }
+    }
+    let mut memory: Vec<(u64, u64)> = lb.early_node_ranges.iter().map(|r| (r.start_pfn, r.end_pfn)).collect();
+    memory.sort_unstable();
+    for (s, e) in holes(&blocks, &memory) {
+        d.cmp(format!("kpageflags hole [{s:#x}, {e:#x})"), classes(l, s, e), classes(m, s, e));
+    }
+}
+
+fn memory_blocks(d: &mut Diff, l: &Dump, m: &Dump) {
+    d.cmp("memory block size", opt(l.block_size).to_string(), opt(m.block_size));
+    let show = |b: &linux::dump::MemBlock| {
+        format!("{} node {:?} {}", b.state, b.nodes, b.valid_zones)
+    };
+    let ids: BTreeSet<u64> = l.blocks.iter().chain(m.blocks.iter()).map(|b| b.id).collect();
+    let (mut agree, mut first) = (0usize, None);
+    for id in ids {
+        let (lb, mb) = (l.blocks.iter().find(|b| b.id == id), m.blocks.iter().find(|b| b.id == id));
+        let (ls, ms) = (lb.map_or("absent".to_string(), show), mb.map_or("absent".to_string(), show));
+        if ls == ms {
+            agree += 1;
+            first.get_or_insert((id, ls));
+        } else {
+            d.cmp(format!("memory{id}"), ls, ms);
+        }
+    }
+    if let Some((id, s)) = first {
+        // The agreeing blocks as one row each would drown the table: one row stands for them.
+        d.rows.push(Row {
+            field: format!("memory blocks agreeing ({agree}, first memory{id})"),
+            linux: s.clone(),
+            memlab: s,
+            verdict: Verdict::Agree,
+        });
+    }
+}
+
+/// Compares one Linux boot with one memlab boot (their serial logs).
+pub fn compare(linux_serial: &str, memlab_serial: &str) -> Diff {
+    let (lb, mb) = (mm::dmesg::parse(linux_serial), mm::dmesg::parse(memlab_serial));
+    let mut d = Diff::default();
+    boot_lines(&mut d, &lb, &mb);
+    let (ld, md) = (linux::dump::parse(linux_serial), linux::dump::parse(memlab_serial));
+    let boot = |v: &[Dump]| v.iter().find(|d| d.event == "boot").cloned();
+    let (Some(l), Some(m)) = (boot(&ld), boot(&md)) else {
+        d.cmp("dump", if ld.is_empty() { "missing" } else { "present" }.into(), if md.is_empty() { "missing" } else { "present" }.into());
+        return d;
+    };
+    // The agent prints the e820 debug lines outside its dumps: they are in the boot log, parsed above.
+    zones(&mut d, &l, &m);
+    pageblocks(&mut d, &l, &m);
+    kpageflags(&mut d, &l, &m, &lb);
+    memory_blocks(&mut d, &l, &m);
+    d
+}
+
+/// Parses `diff`'s arguments: `run`'s, plus `--json`.
+pub fn parse_args(args: &[String]) -> Result<(RunConfig, bool), String> {
+    let split = args.iter().position(|a| a == "--").unwrap_or(args.len());
+    let json = args[..split].iter().any(|a| a == "--json");
+    let mut rest: Vec<String> = args[..split].iter().filter(|a| *a != "--json").cloned().collect();
+    rest.extend_from_slice(&args[split..]);
+    let cfg = crate::run::parse_args(&rest)?;
+    if cfg.gdb || cfg.boot_log {
+        return Err("--gdb and --boot-log are for `run`".into());
+    }
+    Ok((cfg, json))
+}
+
+/// Boots both kernels at once (quiet); returns Linux's outcome and memlab's.
+pub fn boot_both(cfg: &RunConfig) -> Result<(linux::LinuxOutcome, qemu::RunOutcome), (RunStatus, String)> {
+    let mut quiet = cfg.clone();
+    quiet.echo = false;
+    let (l, m) = std::thread::scope(|s| {
+        let lq = quiet.clone();
+        let lh = s.spawn(move || linux::boot(&lq));
+        let m = qemu::run(&quiet);
+        (lh.join().unwrap_or_else(|_| Err((RunStatus::Setup, "the Linux boot thread panicked".into()))), m)
+    });
+    let l = l?;
+    let m = m.map_err(|e| (RunStatus::Setup, e.0))?;
+    Ok((l, m))
+}
+
+/// Runs `memlab diff`; returns the process exit status.
+pub fn main(args: &[String]) -> u8 {
+    if args.iter().take_while(|a| *a != "--").any(|a| a == "-h" || a == "--help") {
+        println!("{USAGE}");
+        return 0;
+    }
+    let (cfg, json) = match parse_args(args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("memlab diff: {e}\n{USAGE}");
+            return USAGE_ERROR;
+        }
+    };
+    eprintln!(
+        "memlab: diff on profile {} ({}), firmware {}, command line \"{}\": Linux and memlab booting at once",
+        cfg.profile.name,
+        cfg.profile.description,
+        cfg.firmware.name(),
+        cfg.cmdline
+    );
+    let (l, m) = match boot_both(&cfg) {
+        Ok(x) => x,
+        Err((status, msg)) => {
+            eprintln!("{msg}");
+            return status.code();
+        }
+    };
+    eprintln!("{}", linux::describe(&l, cfg.timeout));
+    eprintln!("memlab: memlab: {} in {:.1} s (status {})", m.status, m.duration.as_secs_f64(), m.status.code());
+    eprintln!("memlab: serial logs: {} and {}", l.log_path.display(), m.log_path.display());
+    if l.status != RunStatus::Passed {
+        return l.status.code();
+    }
+    if m.status != RunStatus::Passed {
+        return m.status.code();
+    }
+    let d = compare(&l.serial, &m.serial);
+    if json {
+        println!("{}", d.json());
+    } else {
+        print!("{}", d.table());
+    }
+    u8::from(d.counts().1 != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holes_are_the_gaps_in_blocks() {
+        let blocks = [(0, 0x18000), (0x100000, 0x140000)];
+        let memory = [(1, 0x9f), (0x100, 0xbffe0), (0x100000, 0x13a000)];
+        assert_eq!(holes(&blocks, &memory), vec![(0, 1), (0x9f, 0x100), (0x13a000, 0x140000)]);
+    }
+
+    #[test]
+    fn json_flag_only_before_the_separator() {
+        let a = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let (cfg, json) = parse_args(&a(&["--profile", "m4000", "--json"])).unwrap();
+        assert!(json);
+        assert_eq!(cfg.profile.name, "m4000");
+        let (cfg, json) = parse_args(&a(&["--", "--json"])).unwrap();
+        assert!(!json);
+        assert_eq!(cfg.extra_qemu_args, a(&["--json"]));
+    }
+
+    #[test]
+    fn merged_map_joins_split_entries() {
+        let r = |start, end, kind| FirmwareRegion { start, end, kind };
+        let m = merged_map(&[r(0x100000, 0x1000000, RegionKind::Usable), r(0x1000000, 0x2000000, RegionKind::Usable), r(0x2000000, 0x3000000, RegionKind::Reserved)]);
+        assert_eq!(m, vec![(0x100000, 0x2000000, RegionKind::Usable), (0x2000000, 0x3000000, RegionKind::Reserved)]);
+    }
+}
