@@ -143,7 +143,12 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
 
     // The memory model over guest RAM: memblock, zones, sections, the memmap, the hole policy, the verifier.
     let distances = if options.numa_off { None } else { acpi::distances(&phys, rsdp_addr, &numa) };
-    let layout = model::build_layout(&firmware.raw, &numa.ranges(), heap, &options);
+    let mut layout = model::build_layout(&firmware.raw, &numa.ranges(), heap, &options);
+    // A node with CPUs and no memory (QEMU `-numa node,cpus=1` without memdev) exists in Linux: memory-less.
+    // Only when the SRAT's ranges were used (not after `numa=off` or a fallback to one node).
+    if !layout.numa.is_empty() {
+        layout.possible_nodes = numa.nodes();
+    }
     if let Err(e) = model::init(phys, layout, &options, distances) {
         // vm_debug=panic and a violated pageblock invariant is Linux's VM_BUG_ON: a kernel panic.
         panic!("memory model: {}", e);

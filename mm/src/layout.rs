@@ -367,6 +367,9 @@ pub struct Layout {
     pub uncovered_bytes: u64,
     /// What normalization changed or dropped.
     pub notes: Vec<LayoutNote>,
+    /// Nodes known from elsewhere than memory: the SRAT's processor entries (`acpi::SratNuma::nodes`). A node
+    /// with CPUs and no memory still exists in Linux (`Initmem setup node N as memoryless`, empty zones).
+    pub possible_nodes: usize,
 }
 
 impl Layout {
@@ -416,7 +419,7 @@ impl Layout {
     pub fn nr_node_ids(&self) -> usize {
         let from_mem = self.memory.iter().map(|r| r.nid as usize + 1).max().unwrap_or(0);
         let from_numa = self.numa.iter().map(|r| r.nid as usize + 1).max().unwrap_or(0);
-        from_mem.max(from_numa)
+        from_mem.max(from_numa).max(self.possible_nodes)
     }
 }
 
@@ -514,7 +517,7 @@ pub fn normalize(
     if memory.is_empty() {
         return Err(LayoutError::NoMemory);
     }
-    Ok(Layout { regions, memory, reserved: merge_reservations(reserved), numa, uncovered_bytes, notes })
+    Ok(Layout { regions, memory, reserved: merge_reservations(reserved), numa, uncovered_bytes, notes, possible_nodes: 0 })
 }
 
 /// Linux's early x86 adjustments of the firmware map (arch/x86/kernel/setup.c `trim_bios_range`): the first

@@ -8,7 +8,8 @@
 //! - with transparent hugepages on (Debian's 6.1 is THP `always`), khugepaged's `set_recommended_min_free_kbytes`
 //!   (mm/khugepaged.c) raises it to `pageblock_nr_pages * nr_zones * (2 + MIGRATE_PCPTYPES^2)` pages, `nr_zones`
 //!   the populated zones at or below ZONE_NORMAL of all nodes, capped at 5% of `nr_free_buffer_pages()` (now with
-//!   the watermarks of the first computation), when that is more;
+//!   the watermarks of the first computation), when that is more; `hugepage_init` (mm/huge_memory.c) leaves
+//!   THP off below 512 MiB of managed memory, and then the square root stands;
 //! - `__setup_per_zone_wmarks`: `pages_min = min_free_kbytes / 4` is shared out among all zones in proportion to
 //!   their managed pages (`tmp = pages_min * managed / lowmem_pages`, `lowmem_pages` the managed pages of every
 //!   zone, ZONE_MOVABLE included: 6.1 treats it like any other zone; liuq's "mm/page_alloc: fix min_free_kbytes
@@ -44,6 +45,8 @@ pub const MIN_FREE_KBYTES_LOW: u64 = 128;
 pub const MIN_FREE_KBYTES_HIGH: u64 = 262_144;
 /// `MIGRATE_PCPTYPES`: the migratetypes khugepaged's recommendation keeps pageblocks free for.
 pub const MIGRATE_PCPTYPES: u64 = 3;
+/// `hugepage_init` turns THP off below 512 MiB of `totalram_pages()` (mm/huge_memory.c).
+pub const THP_MIN_TOTALRAM_PAGES: u64 = 512 << (20 - 12);
 
 /// One zone's page counts, the input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,6 +131,11 @@ pub fn thp_recommended_kbytes(zones: &[ZoneManaged], high: &[u64]) -> u64 {
     pages.min(nr_free_buffer_pages(zones, high) / 20) * 4
 }
 
+/// Whether khugepaged's recommendation applies: THP on and at least 512 MiB managed (`hugepage_init`).
+pub fn thp_applies(zones: &[ZoneManaged], rules: Rules) -> bool {
+    rules.thp && zones.iter().map(|z| z.managed_pages).sum::<u64>() >= THP_MIN_TOTALRAM_PAGES
+}
+
 /// `__setup_per_zone_wmarks` for `kbytes`: `(min, step)` of each zone.
 fn wmarks(zones: &[ZoneManaged], kbytes: u64, rules: Rules) -> Vec<(u64, u64)> {
     let pages_min = kbytes >> 2;
@@ -176,7 +184,7 @@ pub fn setup_with(zones: &[ZoneManaged], rules: Rules, min_free_kbytes_given: Op
         None => {
             let lowmem: u64 = zones.iter().filter(|z| z.zone <= ZoneType::Normal).map(|z| z.managed_pages).sum();
             let mut k = min_free_kbytes(lowmem);
-            if rules.thp {
+            if thp_applies(zones, rules) {
                 let first = wmarks(zones, k, rules);
                 let high: Vec<u64> = first.iter().map(|(min, step)| min + 2 * step).collect();
                 k = k.max(thp_recommended_kbytes(zones, &high));
@@ -265,9 +273,11 @@ mod tests {
         let first = wmarks(&zones, sqrt_kb, Rules::LINUX_6_1);
         let high: Vec<u64> = first.iter().map(|(m, s)| m + 2 * s).collect();
         let cap_pages = (29_800 - high.iter().sum::<u64>()) / 20;
-        let (kb, _) = setup(&zones);
-        assert_eq!(kb, (cap_pages * 4).max(sqrt_kb));
-        assert!(kb < 11_264 * 4);
+        // Below 512 MiB THP is off: the square root stands.
+        assert_eq!(setup(&zones).0, sqrt_kb);
+        // The cap itself, as khugepaged computes it on a machine where THP is on.
+        assert_eq!(thp_recommended_kbytes(&zones, &high), cap_pages * 4);
+        assert!(cap_pages * 4 < 11_264 * 4);
         // Without THP: the square-root formula.
         let no_thp = Rules { thp: false, ..Rules::LINUX_6_1 };
         assert_eq!(setup_with(&zones, no_thp, None).0, sqrt_kb);

@@ -22,23 +22,28 @@ struct Semaphore {
 
 static SLOTS: Semaphore = Semaphore { free: Mutex::new(MAX_PARALLEL_QEMU), cv: Condvar::new() };
 
-struct Slot;
+struct Slot(usize);
 
 impl Slot {
     fn take() -> Slot {
+        Slot::take_n(1)
+    }
+
+    /// `n` slots at once (a `diff` runs two QEMU): taken together, so two takers cannot deadlock.
+    fn take_n(n: usize) -> Slot {
         let mut free = SLOTS.free.lock().unwrap_or_else(|e| e.into_inner());
-        while *free == 0 {
+        while *free < n {
             free = SLOTS.cv.wait(free).unwrap_or_else(|e| e.into_inner());
         }
-        *free -= 1;
-        Slot
+        *free -= n;
+        Slot(n)
     }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        *SLOTS.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-        SLOTS.cv.notify_one();
+        *SLOTS.free.lock().unwrap_or_else(|e| e.into_inner()) += self.0;
+        SLOTS.cv.notify_all();
     }
 }
 
@@ -75,6 +80,22 @@ pub fn boot_run(cfg: &RunConfig) -> RunOutcome {
     match boot::qemu::run(cfg) {
         Ok(o) => o,
         Err(e) => panic!("{e}"),
+    }
+}
+
+/// Debian's Linux image, or why it cannot be had (the oracle tests then skip, saying so; CI installs it).
+pub fn linux_image() -> Result<boot::linux::fetch::LinuxImage, String> {
+    static IMAGE: OnceLock<Result<boot::linux::fetch::LinuxImage, String>> = OnceLock::new();
+    IMAGE.get_or_init(|| boot::linux::fetch::ensure().map_err(|e| e.0)).clone()
+}
+
+/// Boots Linux and memlab at once on `cfg` (two slots) for `memlab diff`.
+pub fn diff_run(cfg: &RunConfig) -> (boot::linux::LinuxOutcome, RunOutcome) {
+    prepare();
+    let _slot = Slot::take_n(2);
+    match boot::diff::boot_both(cfg) {
+        Ok(o) => o,
+        Err((status, e)) => panic!("{e} (status {})", status.code()),
     }
 }
 
