@@ -2,7 +2,8 @@
 //! command line, every hole policy on `-m 4000M`, the `@@summary` object, and the simulator replaying the
 //! kernel's own serial log.
 //!
-//! Expected lines for `-m 4000M` on pc, derived by hand from the `upstream` rule (mm/src/policy/upstream.rs):
+//! The m4000 lines below are the ones Debian's Linux 6.1 printed on the same QEMU command line (tests/tests/
+//! linux_diff.rs boots it and compares every field); how the `upstream` rule (mm/src/policy/upstream.rs) gives them:
 //! after Linux's e820 quirks memory is [1, 0x9f), [0x100, 0xbffe0), [0x100000, 0x13a000) (pfns). Holes with a
 //! memmap: pfn 0 (DMA, below the first range: 1 page), 0x9f-0xff (DMA: 97 pages), 0xbffe0-0xbffff (the rest of
 //! section 23, given to the zone of the next range above: Normal, 32 pages), and the tail 0x13a000-0x13ffff of
