@@ -3,8 +3,11 @@
 //!
 //! ```text
 //! memlab diff [--profile NAME] [--firmware bios|uefi] [--cmdline "k=v ..."] [--timeout SECS] [--json]
-//!             [-- qemu args]
+//!             [--hotplug add:SIZE[@NODE],del,...] [-- qemu args]
 //! ```
+//! With `--hotplug` (and on the hotplug-demo profile by itself) both guests run the script (memlab's kernel
+//! serves it, Linux's agent onlines the blocks as memlab's `online_policy=` says, see [`linux::hotplug`]), and
+//! the dumps after every step are compared too (fields prefixed `stepK: `).
 //! Fields: the firmware map (adjacent entries of one kind merged: the bootloader splits usable entries), the
 //! `e820:` adjustments, SRAT nodes, Zone ranges, Movable zone start, Early memory node ranges, Initmem setup,
 //! every hole line; per node and zone start_pfn, spanned, present, managed, min/low/high and protection;
@@ -37,7 +40,7 @@ use crate::status::RunStatus;
 use crate::USAGE_ERROR;
 
 pub const USAGE: &str = "usage: memlab diff [--profile NAME] [--firmware bios|uefi] [--cmdline \"k=v ...\"] \
-[--timeout SECS] [--json] [-- extra qemu args]";
+[--timeout SECS] [--json] [--hotplug add:SIZE[@NODE],del,...] [-- extra qemu args]";
 
 /// How one field compares.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,17 +64,21 @@ pub struct Row {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Diff {
     pub rows: Vec<Row>,
+    /// Put before every field name (`stepK: ` for the dumps after hotplug steps).
+    prefix: String,
 }
 
 impl Diff {
     fn cmp(&mut self, field: impl Into<String>, linux: String, memlab: String) {
         let verdict = if linux == memlab { Verdict::Agree } else { Verdict::Differ };
-        self.rows.push(Row { field: field.into(), linux, memlab, verdict });
+        let field = format!("{}{}", self.prefix, field.into());
+        self.rows.push(Row { field, linux, memlab, verdict });
     }
 
     fn explained(&mut self, field: impl Into<String>, linux: String, memlab: String, why: &str) {
         let verdict = if linux == memlab { Verdict::Agree } else { Verdict::Explained(why.to_string()) };
-        self.rows.push(Row { field: field.into(), linux, memlab, verdict });
+        let field = format!("{}{}", self.prefix, field.into());
+        self.rows.push(Row { field, linux, memlab, verdict });
     }
 
     /// `(agree, differ, explained)`.
@@ -154,10 +161,32 @@ fn boot_lines(d: &mut Diff, l: &BootLog, m: &BootLog) {
     for i in 0..lm.len().max(mm_.len()) {
         d.cmp(format!("e820[{i}]"), lm.get(i).cloned().unwrap_or_default(), mm_.get(i).cloned().unwrap_or_default());
     }
-    let adj = |b: &BootLog| b.e820_adjustments.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>();
-    let (la, ma) = (adj(l), adj(m));
-    for i in 0..la.len().max(ma.len()) {
-        d.cmp(format!("e820 adjustment {i}"), la.get(i).cloned().unwrap_or_default(), ma.get(i).cloned().unwrap_or_default());
+    // The adjustments memlab models (x86's early quirks) must be Linux's, in order. Linux's others are its own
+    // bookkeeping after the map (setup_data no-op updates, EFI reservations): they change no memblock memory
+    // range, which is checked by requiring the early memory node ranges to agree.
+    let adj = |a: &mm::dmesg::E820Adjustment| match *a {
+        mm::dmesg::E820Adjustment::Update { start, end, from, to } => format!("update [{start:#x}, {end:#x}) {from:?} ==> {to:?}"),
+        mm::dmesg::E820Adjustment::Remove { start, end, kind } => format!("remove [{start:#x}, {end:#x}) {kind:?}"),
+    };
+    let (la, ma): (Vec<String>, Vec<String>) =
+        (l.e820_adjustments.iter().map(adj).collect(), m.e820_adjustments.iter().map(adj).collect());
+    let mut next = 0;
+    for a in &ma {
+        let found = la[next..].iter().position(|x| x == a).map(|p| next + p);
+        let linux = found.map_or("absent".to_string(), |p| la[p].clone());
+        if let Some(p) = found {
+            next = p + 1;
+        }
+        d.cmp("e820 adjustment", linux, a.clone());
+    }
+    let ranges_agree = l.early_node_ranges == m.early_node_ranges;
+    for a in la.iter().filter(|a| !ma.contains(a)) {
+        let field = "e820 adjustment (Linux only)";
+        if ranges_agree {
+            d.explained(field, a.clone(), "absent".into(), WHY_LINUX_BOOKKEEPING);
+        } else {
+            d.cmp(field, a.clone(), "absent".into());
+        }
     }
     let srat = |b: &BootLog| {
         b.srat
@@ -205,6 +234,8 @@ fn boot_lines(d: &mut Diff, l: &BootLog, m: &BootLog) {
 }
 
 const WHY_MANAGED: &str = "each kernel reserves its own image, data and allocations";
+const WHY_LINUX_BOOKKEEPING: &str =
+    "Linux's own update after the map (setup_data, EFI reservations); the early memory node ranges agree";
 const WHY_BOOT_TIME: &str = "Linux computed it at boot from the managed counts of that moment (square root or 5% cap)";
 const WHY_MIGRATETYPES: &str = "the split follows each kernel's own allocations; the total agrees";
 
@@ -350,7 +381,7 @@ fn memory_blocks(d: &mut Diff, l: &Dump, m: &Dump) {
     if let Some((id, s)) = first {
         // The agreeing blocks as one row each would drown the table: one row stands for them.
         d.rows.push(Row {
-            field: format!("memory blocks agreeing ({agree}, first memory{id})"),
+            field: format!("{}memory blocks agreeing ({agree}, first memory{id})", d.prefix),
             linux: s.clone(),
             memlab: s,
             verdict: Verdict::Agree,
@@ -374,7 +405,29 @@ pub fn compare(linux_serial: &str, memlab_serial: &str) -> Diff {
     pageblocks(&mut d, &l, &m);
     kpageflags(&mut d, &l, &m, &lb);
     memory_blocks(&mut d, &l, &m);
+    // After each hotplug step (`stepK`, both kernels name their dumps so): zones, watermarks, pageblocks, blocks.
+    for md_ in md.iter().filter(|x| x.event.starts_with("step")) {
+        d.prefix = format!("{}: ", md_.event);
+        match ld.iter().find(|x| x.event == md_.event) {
+            Some(ld_) => {
+                zones(&mut d, ld_, md_);
+                pageblocks(&mut d, ld_, md_);
+                memory_blocks(&mut d, ld_, md_);
+            }
+            None => d.cmp("dump", "missing".into(), "present".into()),
+        }
+    }
+    d.prefix.clear();
     d
+}
+
+/// Parses `diff`'s arguments: `run`'s, plus `--json` and `--hotplug SCRIPT` (the profile's own script by default).
+pub fn parse_args_hotplug(args: &[String]) -> Result<(RunConfig, bool, Option<Vec<crate::hotplug::Step>>), String> {
+    let (script, rest) = crate::run::take_value(args, "--hotplug")?;
+    let (cfg, json) = parse_args(&rest)?;
+    let script = script.or_else(|| crate::hotplug::profile_script(cfg.profile.name).map(String::from));
+    let steps = script.map(|s| crate::hotplug::parse_script(&s)).transpose()?;
+    Ok((cfg, json, steps))
 }
 
 /// Parses `diff`'s arguments: `run`'s, plus `--json`.
@@ -392,16 +445,36 @@ pub fn parse_args(args: &[String]) -> Result<(RunConfig, bool), String> {
 
 /// Boots both kernels at once (quiet); returns Linux's outcome and memlab's.
 pub fn boot_both(cfg: &RunConfig) -> Result<(linux::LinuxOutcome, qemu::RunOutcome), (RunStatus, String)> {
+    boot_both_hotplug(cfg, None)
+}
+
+/// [`boot_both`], driving the hotplug `steps` in both guests when given. A step that could not be driven in
+/// either guest is an error (status 1: the comparison would not be of the same states).
+pub fn boot_both_hotplug(
+    cfg: &RunConfig,
+    steps: Option<&[crate::hotplug::Step]>,
+) -> Result<(linux::LinuxOutcome, qemu::RunOutcome), (RunStatus, String)> {
     let mut quiet = cfg.clone();
     quiet.echo = false;
     let (l, m) = std::thread::scope(|s| {
         let lq = quiet.clone();
-        let lh = s.spawn(move || linux::boot(&lq));
-        let m = qemu::run(&quiet);
+        let lh = s.spawn(move || match steps {
+            None => linux::boot(&lq).map(|o| (o, None)),
+            Some(st) => linux::hotplug::boot(&lq, st).map(|(o, d)| (o, Some(d))),
+        });
+        let m = match steps {
+            None => qemu::run(&quiet).map(|o| (o, None)),
+            Some(st) => crate::hotplug::run(&quiet, st).map(|(o, d)| (o, Some(d))),
+        };
         (lh.join().unwrap_or_else(|_| Err((RunStatus::Setup, "the Linux boot thread panicked".into()))), m)
     });
-    let l = l?;
-    let m = m.map_err(|e| (RunStatus::Setup, e.0))?;
+    let (l, ld) = l?;
+    let (m, md) = m.map_err(|e| (RunStatus::Setup, e.0))?;
+    for (who, d) in [("Linux", ld), ("memlab", md)] {
+        if let Some(Err(e)) = d.map(|d| d.result) {
+            return Err((RunStatus::TestsFailed, format!("memlab: diff: driving the hotplug steps in {who} failed: {e}")));
+        }
+    }
     Ok((l, m))
 }
 
@@ -411,7 +484,7 @@ pub fn main(args: &[String]) -> u8 {
         println!("{USAGE}");
         return 0;
     }
-    let (cfg, json) = match parse_args(args) {
+    let (cfg, json, steps) = match parse_args_hotplug(args) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("memlab diff: {e}\n{USAGE}");
@@ -425,7 +498,10 @@ pub fn main(args: &[String]) -> u8 {
         cfg.firmware.name(),
         cfg.cmdline
     );
-    let (l, m) = match boot_both(&cfg) {
+    if let Some(st) = &steps {
+        eprintln!("memlab: hotplug script: {} steps driven over QMP in both guests", st.len());
+    }
+    let (l, m) = match boot_both_hotplug(&cfg, steps.as_deref()) {
         Ok(x) => x,
         Err((status, msg)) => {
             eprintln!("{msg}");

@@ -78,7 +78,7 @@ pub fn profile_script(profile: &str) -> Option<&'static str> {
 }
 
 /// A QMP connection (line-delimited JSON over a Unix socket).
-struct Qmp {
+pub(crate) struct Qmp {
     reader: BufReader<UnixStream>,
     writer: UnixStream,
     transcript: Arc<Mutex<Vec<String>>>,
@@ -87,7 +87,7 @@ struct Qmp {
 }
 
 impl Qmp {
-    fn connect(path: &PathBuf, deadline: Instant, transcript: Arc<Mutex<Vec<String>>>) -> Result<Qmp, String> {
+    pub(crate) fn connect(path: &PathBuf, deadline: Instant, transcript: Arc<Mutex<Vec<String>>>) -> Result<Qmp, String> {
         let stream = loop {
             match UnixStream::connect(path) {
                 Ok(s) => break s,
@@ -125,7 +125,7 @@ impl Qmp {
     }
 
     /// Sends a command and waits for its reply; events that arrive meanwhile are kept.
-    fn execute(&mut self, cmd: &str, args: serde_json::Value, deadline: Instant) -> Result<(), String> {
+    pub(crate) fn execute(&mut self, cmd: &str, args: serde_json::Value, deadline: Instant) -> Result<(), String> {
         let msg = serde_json::json!({ "execute": cmd, "arguments": args }).to_string();
         self.log(format!("-> {msg}"));
         self.writer.write_all(format!("{msg}\n").as_bytes()).map_err(|e| format!("QMP: {e}"))?;
@@ -144,7 +144,7 @@ impl Qmp {
     }
 
     /// Waits for an event named `name` whose data matches `device`.
-    fn wait_event(&mut self, name: &str, device: &str, deadline: Instant) -> Result<(), String> {
+    pub(crate) fn wait_event(&mut self, name: &str, device: &str, deadline: Instant) -> Result<(), String> {
         let matches = |v: &serde_json::Value| {
             v.get("event").and_then(|e| e.as_str()) == Some(name)
                 && v.pointer("/data/device").and_then(|d| d.as_str()) == Some(device)
@@ -168,7 +168,7 @@ impl Qmp {
 }
 
 /// Waits until the kernel printed a line containing `pat`.
-fn wait_line(rx: &mpsc::Receiver<String>, pat: &str, deadline: Instant) -> Result<(), String> {
+pub(crate) fn wait_line(rx: &mpsc::Receiver<String>, pat: &str, deadline: Instant) -> Result<(), String> {
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match rx.recv_timeout(left.max(Duration::from_millis(1))) {

@@ -65,13 +65,16 @@ pub fn discover(phys: &PhysMem, rsdp_addr: Option<u64>) -> Numa {
     }
 }
 
-/// Prints the SRAT lines (Linux's format) and one summary line.
-pub fn print(numa: &Numa) {
+/// Prints the SRAT lines (Linux's format) and one summary line. With `numa=off` Linux never parses the SRAT
+/// (`x86_numa_init` skips `x86_acpi_numa_init`), so its lines are not printed; the summary line still names what
+/// the table holds.
+pub fn print(numa: &Numa, numa_off: bool) {
     match numa {
         Numa::NoRsdp => log::warn!("ACPI: no RSDP from the bootloader; continuing as a single node"),
         Numa::NoSrat => {}
         // The error's text starts with "ACPI: ".
         Numa::Malformed(e) => log::warn!("{}; continuing as a single node", e),
+        Numa::Srat(_) if numa_off => {}
         Numa::Srat(s) => {
             for u in &s.skipped {
                 log::warn!("{}", u);

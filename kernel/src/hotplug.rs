@@ -88,6 +88,15 @@ fn hotplug_events() -> TestResult {
             Event::Insert(s) => insert(&s)?,
             Event::Remove(s) => remove(&s)?,
         }
+        // The state after the event as Linux's /proc and /sys would show it (`memlab diff --hotplug` compares it
+        // with the Linux guest's dump after the same step).
+        crate::heap::ensure_free(4 << 20);
+        if let Some(model) = crate::model::MODEL.get() {
+            let g = model.lock();
+            for l in mm::procfs::dump_lines(&g.mm, &g.buddy, &format!("step{}", i + 1)) {
+                println!("{}", l);
+            }
+        }
         println!("memlab: hotplug: event {} of {} done", i + 1, n);
     }
     Ok(())

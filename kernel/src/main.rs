@@ -119,7 +119,7 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
         acpi::dump_srat(&phys, rsdp_addr);
     }
     let numa = acpi::discover(&phys, rsdp_addr);
-    acpi::print(&numa);
+    acpi::print(&numa, options.numa_off);
     match memhp::probe() {
         Some(slots) => {
             println!(

@@ -3,7 +3,8 @@
 //! Translation of bootloader_api's `MemoryRegionKind`:
 //! `Usable` -> usable; `Bootloader` -> [`RegionKind::BootloaderReserved`] (RAM in use: printed `usable` and also
 //! listed as a `memlab: reserved ... bootloader` line); `UnknownBios(n)` -> the e820 type `n` (Linux's names:
-//! reserved, ACPI data, ACPI NVS, unusable, persistent (type 7), type N); `UnknownUefi(n)` -> `UEFI type n`.
+//! reserved, ACPI data, ACPI NVS, unusable, persistent (type 7), type N); `UnknownUefi(n)` -> the e820 kind
+//! Linux's EFI stub gives that UEFI type (`RegionKind::from_efi_type`), else `UEFI type n`.
 //!
 //! Printed lines (parsed by the host):
 //! ```text
@@ -32,7 +33,8 @@ pub fn kind(k: MemoryRegionKind) -> RegionKind {
         MemoryRegionKind::Usable => RegionKind::Usable,
         MemoryRegionKind::Bootloader => RegionKind::BootloaderReserved,
         MemoryRegionKind::UnknownBios(n) => RegionKind::from_e820_type(n),
-        MemoryRegionKind::UnknownUefi(n) => RegionKind::UefiType(n),
+        // As Linux's EFI stub builds its e820 table; a type the stub leaves out stays visible as `UEFI type n`.
+        MemoryRegionKind::UnknownUefi(n) => RegionKind::from_efi_type(n).unwrap_or(RegionKind::UefiType(n)),
         // MemoryRegionKind is non_exhaustive; a future kind is kept visible rather than guessed.
         _ => RegionKind::E820Type(0),
     }

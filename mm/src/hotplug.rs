@@ -6,7 +6,8 @@
 //! "the node/zone gets resized such that PFN walkers might stumble over it" shows.
 //!
 //! - **add** (`add_memory_resource` -> `arch_add_memory` -> `__add_pages` -> `sparse_add_section`): the range
-//!   must be subsection-aligned (2 MiB), on an existing node, below MAX_PHYSMEM_BITS and free of present memory;
+//!   must be whole memory blocks (`check_hotplug_memory_range`; [`Mm::arch_add_memory`], ZONE_DEVICE's way in,
+//!   takes subsection-aligned (2 MiB) ranges), on an existing node, below MAX_PHYSMEM_BITS and free of present memory;
 //!   each section without a memmap gets one at the physical address the caller allocated (on the DIMM's node,
 //!   or on the new memory itself for memmap-on-memory), poisoned (`page_init_poison`), not online; the subsection
 //!   bits make `pfn_valid` true per subsection; memblock.memory gets the range (`memblock_add_node`, as with
@@ -89,6 +90,13 @@ pub enum HotplugError {
         start_pfn: u64,
         nr_pages: u64,
     },
+    /// Start or size not a multiple of the memory block size: Linux's `add_memory_resource` refuses it
+    /// (`check_hotplug_memory_range`: "Block size [%#lx] unaligned hotplug range").
+    BlockUnaligned {
+        start_pfn: u64,
+        nr_pages: u64,
+        block_pages: u64,
+    },
     /// The node does not exist.
     BadNode {
         nid: u32,
@@ -147,6 +155,13 @@ impl fmt::Display for HotplugError {
                 f,
                 "hotplug: range pfn {:#x} + {:#x} pages is not aligned to a subsection ({} pages)",
                 start_pfn, nr_pages, PAGES_PER_SUBSECTION
+            ),
+            HotplugError::BlockUnaligned { start_pfn, nr_pages, block_pages } => write!(
+                f,
+                "hotplug: Block size [{:#x}] unaligned hotplug range: start {:#x}, size {:#x}",
+                block_pages << PAGE_SHIFT,
+                start_pfn << PAGE_SHIFT,
+                nr_pages << PAGE_SHIFT
             ),
             HotplugError::BadNode { nid, nr_nodes } => {
                 write!(f, "hotplug: node {} does not exist ({} nodes)", nid, nr_nodes)
@@ -244,6 +259,16 @@ impl Mm {
         Ok(end)
     }
 
+    /// `check_hotplug_memory_range`: hot-added memory comes in whole memory blocks (the size x86_64 probed at
+    /// boot, [`crate::procfs::memory_block_size`]).
+    fn check_block_aligned(&self, start_pfn: u64, nr_pages: u64) -> Result<(), HotplugError> {
+        let block_pages = crate::procfs::memory_block_size(self.boot_max_pfn) >> PAGE_SHIFT;
+        if !start_pfn.is_multiple_of(block_pages) || !nr_pages.is_multiple_of(block_pages) {
+            return Err(HotplugError::BlockUnaligned { start_pfn, nr_pages, block_pages });
+        }
+        Ok(())
+    }
+
     /// The sections of `[start_pfn, start_pfn + nr_pages)` that have no memmap yet: the caller allocates one
     /// `sparse::MEMMAP_BYTES_PER_SECTION` block for each, in this order, and passes the addresses to [`Mm::add_memory`].
     pub fn hotplug_memmap_needed(&self, start_pfn: u64, nr_pages: u64) -> Vec<u64> {
@@ -256,9 +281,23 @@ impl Mm {
             .collect()
     }
 
-    /// `add_memory`: see the module documentation. `memmap_phys[i]` is the memmap of the i-th section of
-    /// [`Mm::hotplug_memmap_needed`].
+    /// `add_memory` (`add_memory_resource`): whole memory blocks only, then [`Mm::arch_add_memory`].
+    /// `memmap_phys[i]` is the memmap of the i-th section of [`Mm::hotplug_memmap_needed`].
     pub fn add_memory(
+        &mut self,
+        nid: u32,
+        start_pfn: u64,
+        nr_pages: u64,
+        memmap_phys: &[u64],
+    ) -> Result<(), HotplugError> {
+        self.check_range(start_pfn, nr_pages)?;
+        self.check_block_aligned(start_pfn, nr_pages)?;
+        self.arch_add_memory(nid, start_pfn, nr_pages, memmap_phys)
+    }
+
+    /// `arch_add_memory`: subsection granularity (2 MiB), as ZONE_DEVICE's `memremap_pages` adds memory; see the
+    /// module documentation.
+    pub fn arch_add_memory(
         &mut self,
         nid: u32,
         start_pfn: u64,
@@ -320,6 +359,7 @@ impl Mm {
         nr_pages: u64,
     ) -> Result<u64, HotplugError> {
         let end = self.check_range(start_pfn, nr_pages)?;
+        self.check_block_aligned(start_pfn, nr_pages)?;
         if !start_pfn.is_multiple_of(PAGES_PER_SECTION) || !nr_pages.is_multiple_of(PAGES_PER_SECTION) {
             return Err(HotplugError::Unaligned { start_pfn, nr_pages });
         }

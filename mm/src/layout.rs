@@ -81,6 +81,22 @@ impl RegionKind {
         }
     }
 
+    /// The e820 kind Linux's EFI stub gives a UEFI memory type (`setup_e820`, drivers/firmware/efi/libstub/
+    /// x86-stub.c): reserved, runtime services, MMIO, MMIO port space and PAL code are reserved; unusable is
+    /// unusable; ACPI reclaim is ACPI data; loader, boot services and conventional memory are RAM; ACPI NVS is
+    /// NVS; persistent is PMEM. `None` for a type the stub leaves out of the e820 table.
+    pub fn from_efi_type(t: u32) -> Option<RegionKind> {
+        Some(match t {
+            0 | 5 | 6 | 11 | 12 | 13 => RegionKind::Reserved,
+            8 => RegionKind::Unusable,
+            9 => RegionKind::AcpiData,
+            1..=4 | 7 => RegionKind::Usable,
+            10 => RegionKind::AcpiNvs,
+            14 => RegionKind::Pmem,
+            _ => return None,
+        })
+    }
+
     /// The e820 type number this kind is printed as (bootloader-reserved RAM is RAM: 1).
     pub fn e820_type(self) -> Option<u32> {
         Some(match self {
@@ -955,5 +971,20 @@ mod tests {
         let l = Layout::from_memory_ranges(&[m(0x1000, 0x2000, 0), m(1, 0x9e, 1)]).unwrap();
         assert_eq!(l.memory[0], m(1, 0x9e, 1));
         assert!(Layout::from_memory_ranges(&[m(0, 10, 0), m(5, 20, 1)]).is_err());
+    }
+
+    #[test]
+    fn efi_types_as_linux_efi_stub() {
+        assert_eq!(RegionKind::from_efi_type(10), Some(RegionKind::AcpiNvs));
+        assert_eq!(RegionKind::from_efi_type(9), Some(RegionKind::AcpiData));
+        for t in [0, 5, 6, 11, 12, 13] {
+            assert_eq!(RegionKind::from_efi_type(t), Some(RegionKind::Reserved), "type {t}");
+        }
+        for t in [1, 2, 3, 4, 7] {
+            assert_eq!(RegionKind::from_efi_type(t), Some(RegionKind::Usable), "type {t}");
+        }
+        assert_eq!(RegionKind::from_efi_type(8), Some(RegionKind::Unusable));
+        assert_eq!(RegionKind::from_efi_type(14), Some(RegionKind::Pmem));
+        assert_eq!(RegionKind::from_efi_type(15), None);
     }
 }

@@ -130,6 +130,8 @@ pub struct Mm {
     pub opts: MmOptions,
     /// Hot-added ranges whose memmap lives on their own first pages (memmap_on_memory): `(start_pfn, pages)`.
     pub memmap_on_memory: Vec<(u64, u64)>,
+    /// `max_pfn` at boot: x86_64 probes the memory block size from it once (hot-added memory does not change it).
+    pub boot_max_pfn: u64,
 }
 
 impl fmt::Debug for Mm {
@@ -166,6 +168,7 @@ impl Mm {
         // sparse_init: sections present, then one memmap buffer per node.
         let mut sparse = Sparse::new(opts.max_physmem_bits, backing);
         sparse.poison = opts.poison;
+        sparse.online_checks_subsection = policy.online_page_checks_subsection();
         for r in &memblock.memory {
             sparse.memory_present(r.nid, r.start_pfn, r.end_pfn)?;
         }
@@ -265,6 +268,7 @@ impl Mm {
         reserve_bootmem_regions(&memblock, &mut sparse);
         set_managed_pages(&memblock, &mut zones);
 
+        let boot_max_pfn = zones.max_pfn;
         Ok(Mm {
             policy,
             memblock,
@@ -279,6 +283,7 @@ impl Mm {
             uniform_sections: uniform,
             opts,
             memmap_on_memory: Vec::new(),
+            boot_max_pfn,
         })
     }
 

@@ -159,7 +159,8 @@ fn has_hole(mm: &Mm, start: u64, end: u64) -> bool {
     false
 }
 
-/// `pfn_to_online_page` as in Linux 6.1: an online section with a memmap, and the pfn's subsection bit.
+/// `pfn_to_online_page` as in Linux 6.1: an online section with a memmap, and the pfn's subsection bit (these
+/// files show what Linux 6.1 would, whatever era the hole policy models).
 pub fn pfn_to_online_page(mm: &Mm, pfn: u64) -> bool {
     mm.sparse.pfn_is_online(pfn)
         && mm
@@ -350,7 +351,6 @@ pub fn dump_lines(mm: &Mm, buddy: &Buddy, event: &str) -> Vec<String> {
     let (bs, blocks) = memory_blocks(mm);
     out.push(String::from("@@begin memory_blocks"));
     out.push(format!("block_size_bytes={:#x}", bs));
-    let sections_per_block = bs / MIN_MEMORY_BLOCK_SIZE;
     for b in &blocks {
         let nodes = if b.nodes.is_empty() {
             String::from("-")
@@ -362,7 +362,8 @@ pub fn dump_lines(mm: &Mm, buddy: &Buddy, event: &str) -> Vec<String> {
             b.id,
             nodes,
             b.zone.map_or("none", |z| z.name()),
-            b.id * sections_per_block
+            // Linux's phys_index is the block id (`memory_block_id` of the first section).
+            b.id
         ));
     }
     out.push(String::from("@@end memory_blocks"));

@@ -227,7 +227,9 @@ pub fn summary_json(mm: &Mm, ver: &Verification) -> String {
     s
 }
 
-/// Bytes of `struct mem_section_usage` per section: the subsection bitmap (64 bits) and 4 bits per pageblock.
+/// Bytes of `struct mem_section_usage` per section: the subsection bitmap (64 bits) and 4 bits per pageblock, as in
+/// Linux 6.1, the kernel memlab models. Since v6.8 it also holds an `rcu_head` (5ec8e8ea8b77, "mm/sparsemem: fix
+/// race in accessing memory_section->usage"): 56 bytes.
 pub const USEMAP_BYTES_PER_SECTION: u64 = 8 + crate::consts::PAGEBLOCKS_PER_SECTION * 4 / 8;
 /// Bytes of `struct mem_section` (Linux x86_64: section_mem_map and the usage pointer).
 pub const MEM_SECTION_BYTES: u64 = 16;
@@ -330,6 +332,10 @@ pub fn overhead_lines(mm: &Mm) -> Vec<String> {
         })
         .collect();
     out.push(format!("memlab: overhead: section roots {} B", roots));
+    out.push(format!(
+        "memlab: overhead: mem_section_usage {} B per section as in Linux 6.1 (56 B since v6.8, 5ec8e8ea8b77)",
+        USEMAP_BYTES_PER_SECTION
+    ));
     out
 }
 

@@ -198,6 +198,9 @@ pub struct Sparse {
     backing: Box<dyn MemmapBacking + Send>,
     /// Fill new memmaps with the poison pattern (on by default).
     pub poison: bool,
+    /// `pfn_to_online_page` also needs the subsection bit in an early section (Linux >= 5.12, 9f9b02e5b346; on by
+    /// default; the policy decides, see `HolePolicy::online_page_checks_subsection`).
+    pub online_checks_subsection: bool,
     /// The section-root lookup cache: per section number, the address of the first struct page of its full
     /// (non-uniform) memmap, 0 for any other section; as long as the highest such section. `pfn_to_page` is one
     /// load from here plus an addition (see [`crate::memmodel`]).
@@ -228,7 +231,16 @@ impl Sparse {
         roots.resize_with(nr_roots as usize, || None);
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        Sparse { roots, nr_mem_sections, backing, poison: true, flat: Vec::new(), id, unfilled: Vec::new() }
+        Sparse {
+            roots,
+            nr_mem_sections,
+            backing,
+            poison: true,
+            online_checks_subsection: true,
+            flat: Vec::new(),
+            id,
+            unfilled: Vec::new(),
+        }
     }
 
     /// A number that identifies this `Sparse` among all of the process (the buddy allocator checks that it is
@@ -534,7 +546,13 @@ impl Sparse {
 
     /// `pfn_to_online_page`: valid and in an online section.
     pub fn pfn_is_online(&self, pfn: u64) -> bool {
-        self.pfn_valid(pfn) && self.section(pfn_to_section_nr(pfn)).is_some_and(|ms| ms.online())
+        self.pfn_valid(pfn)
+            && self.section(pfn_to_section_nr(pfn)).is_some_and(|ms| {
+                ms.online()
+                    && (!self.online_checks_subsection
+                        || !ms.early()
+                        || ms.usage.subsection_map & (1 << subsection_index(pfn)) != 0)
+            })
     }
 
     /// The address of the struct page of `pfn` if its section has a full (non-uniform) memmap: one load from the

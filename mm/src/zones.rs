@@ -212,11 +212,22 @@ pub struct ZoneOptions {
     /// Node spans are rounded out to this power of two in pages: 1 is Linux; `PAGES_PER_SECTION` is the
     /// `span-extend` policy (Mike Rapoport's v5). See the module documentation.
     pub node_span_align: u64,
+    /// `kernelcore=mirror` is ignored when memblock has no mirrored memory (`memblock_has_mirror()`, a check
+    /// later kernels make: "The system has no mirror memory, ignore kernelcore=mirror."). Off by default: Linux
+    /// 6.1 has no such check, so without mirrored memory every region at or above 4 GiB becomes ZONE_MOVABLE
+    /// (seen on Debian's 6.1 guest with `-m 4000M kernelcore=mirror`: `Movable zone start ... 0x100000`).
+    pub mirror_requires_mirrored_memory: bool,
 }
 
 impl Default for ZoneOptions {
     fn default() -> Self {
-        ZoneOptions { kernelcore: None, movablecore: None, movable_node: false, node_span_align: 1 }
+        ZoneOptions {
+            kernelcore: None,
+            movablecore: None,
+            movable_node: false,
+            node_span_align: 1,
+            mirror_requires_mirrored_memory: false,
+        }
     }
 }
 
@@ -689,7 +700,7 @@ fn find_zone_movable_pfns_for_nodes(
             if opts.movablecore.is_some() {
                 notes.push(ZoneNote::MovablecoreIgnoredForMirror);
             }
-            if !regions.iter().any(|r| r.mirror) {
+            if opts.mirror_requires_mirrored_memory && !regions.iter().any(|r| r.mirror) {
                 // memblock_has_mirror() is false: `goto out`, no rounding, no ZONE_MOVABLE.
                 notes.push(ZoneNote::NoMirrorMemory);
                 return result(zmp, false);
@@ -1487,8 +1498,16 @@ mod tests {
         assert_eq!(z.notes, vec![ZoneNote::UnmirroredKernelMemory]);
         assert_eq!(alloc::format!("{}", z.notes[0]), "This configuration results in unmirrored kernel memory.");
         assert!(z.notes[0].linux_logs());
-        // No mirror memory at all: ignored, with Linux's warning.
+        // No mirror memory at all, Linux 6.1: every region from 4 GiB is movable, Normal empties, and the memory
+        // below 4 GiB is unmirrored kernel memory.
         let z = compute(&mem, 1, opts);
+        assert_eq!(z.notes, vec![ZoneNote::UnmirroredKernelMemory]);
+        assert_eq!(z.zone_movable_pfn, vec![0x100000]);
+        assert!(z.nodes[0].zone(Normal).is_empty());
+        assert_eq!(span(z.nodes[0].zone(Movable)), (0x100000, 0x140000, 0x140000));
+        // Later kernels ignore kernelcore=mirror then, with a warning.
+        let later = ZoneOptions { mirror_requires_mirrored_memory: true, ..opts };
+        let z = compute(&mem, 1, later);
         assert_eq!(z.notes, vec![ZoneNote::NoMirrorMemory]);
         assert_eq!(z.zone_movable_pfn, vec![0]);
         assert!(!z.mirrored_kernelcore);
@@ -1597,6 +1616,7 @@ mod tests {
                 movablecore,
                 movable_node,
                 node_span_align: if extend { PAGES_PER_SECTION } else { 1 },
+                ..ZoneOptions::default()
             };
             let hot: Vec<PfnRange> = hot.iter().map(|&(s, l)| PfnRange { start_pfn: s, end_pfn: s + l }).collect();
             let flags = MemblockFlags { hotpluggable: &hot, ..Default::default() };

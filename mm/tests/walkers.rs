@@ -160,14 +160,17 @@ const ANDREA: &[Row] = &[
 /// T5500: the hole 0xcfdf9-0xd0000 (519 pages) ends pageblock 0xcfc00 and fills pageblock 0xcfe00, so the
 /// block scanners meet both 0xcfdff and 0xcfe00, pagetypeinfo samples 0xcfe00; isolation stops at the reserved
 /// hole inside block 0xcfc00 before reaching 0xcfe00. RAM ends on a section boundary: no tail.
+/// Under `upstream` (Linux >= 5.12) the pageblock at 0xcfe00, past the last subsection with memory below 4 GiB,
+/// has no online page (`pfn_to_online_page` checks the subsection bit, 9f9b02e5b346): the scanners skip it, so
+/// they find one pfn fewer than the kernels before 5.12.
 const T5500: &[Row] = &[
     (
         "compaction-migrate",
-        ["zone-does-not-span=2", "zone-does-not-span=2", "zone-does-not-span=2", "", "zone-does-not-span=2", "", ""],
+        ["zone-does-not-span=2", "zone-does-not-span=2", "zone-does-not-span=2", "", "zone-does-not-span=1", "", ""],
     ),
     (
         "compaction-free",
-        ["zone-does-not-span=2", "zone-does-not-span=2", "zone-does-not-span=2", "", "zone-does-not-span=2", "", ""],
+        ["zone-does-not-span=2", "zone-does-not-span=2", "zone-does-not-span=2", "", "zone-does-not-span=1", "", ""],
     ),
     (
         "fast-isolate-prefix",
@@ -176,20 +179,20 @@ const T5500: &[Row] = &[
             "pageblock-check=1 zone-does-not-span=2 viol=1",
             "zone-does-not-span=2 tol=1",
             "",
-            "pageblock-check=1 zone-does-not-span=2 viol=1",
+            "pageblock-check=1 zone-does-not-span=1 viol=1",
             "",
             "pageblock-check=1 viol=1",
         ],
     ),
     (
         "fast-isolate",
-        ["zone-does-not-span=2", "zone-does-not-span=2", "zone-does-not-span=2", "", "zone-does-not-span=2", "", ""],
+        ["zone-does-not-span=2", "zone-does-not-span=2", "zone-does-not-span=2", "", "zone-does-not-span=1", "", ""],
     ),
     ("zone-contiguous", [ZDS1, ZDS1, ZDS1, "", ZDS1, "", ""]),
     ("isolate-range", [ZDS1, ZDS1, ZDS1, "", ZDS1, "", ZDS1]),
     ("offline-check", [ZDS1, ZDS1, ZDS1, "", ZDS1, "", ZDS1]),
     ("kpageflags", ["", "", "", "", "", "", ""]),
-    ("pagetypeinfo", [ZDS1, ZDS1, ZDS1, "", ZDS1, "", ""]),
+    ("pagetypeinfo", [ZDS1, ZDS1, ZDS1, "", "", "", ""]),
     (
         "page-owner",
         [

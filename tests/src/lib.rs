@@ -91,9 +91,15 @@ pub fn linux_image() -> Result<boot::linux::fetch::LinuxImage, String> {
 
 /// Boots Linux and memlab at once on `cfg` (two slots) for `memlab diff`.
 pub fn diff_run(cfg: &RunConfig) -> (boot::linux::LinuxOutcome, RunOutcome) {
+    diff_run_hotplug(cfg, None)
+}
+
+/// [`diff_run`] driving a hotplug script in both guests.
+pub fn diff_run_hotplug(cfg: &RunConfig, script: Option<&str>) -> (boot::linux::LinuxOutcome, RunOutcome) {
     prepare();
+    let steps = script.map(|s| boot::hotplug::parse_script(s).unwrap_or_else(|e| panic!("{e}")));
     let _slot = Slot::take_n(2);
-    match boot::diff::boot_both(cfg) {
+    match boot::diff::boot_both_hotplug(cfg, steps.as_deref()) {
         Ok(o) => o,
         Err((status, e)) => panic!("{e} (status {})", status.code()),
     }

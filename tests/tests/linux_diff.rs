@@ -1,15 +1,15 @@
 //! Real Linux as the oracle: `memlab diff` (Debian's Linux 6.1 and memlab's kernel booted at once on the same
-//! QEMU command line) on every profile but numa8-256g, on UEFI for m4000 and q35-numa2, and with the command-line
-//! keys both kernels share. Each must show no differing field, and only the expected fields explained: managed
-//! pages, the pageblock split between migratetypes, and the printed min_free_kbytes (which follows the managed
-//! counts only when capped). A test proves the diff can fail.
+//! QEMU command line) on every profile but numa8-256g, on UEFI for m4000 and q35-numa2, through hotplug-demo's
+//! hotplug script, and with the command-line keys both kernels share. Each must show no differing field, and only
+//! the expected fields explained: managed pages, the pageblock split between migratetypes, min_free_kbytes where
+//! Linux computed it from boot-time counts, and Linux's own e820 bookkeeping. A test proves the diff can fail.
 //!
 //! When Debian's packages cannot be had (no apt lists, not root), every test here says so and passes without
 //! booting; `.ci/run` makes them available.
 
 use boot::diff::{compare, Diff, Verdict};
 use boot::{Firmware, RunStatus};
-use memlab_tests::{config, diff_run, linux_image};
+use memlab_tests::{config, diff_run, diff_run_hotplug, linux_image};
 
 /// The fields that may be explained (a prefix or suffix of the field name).
 fn allowed_explained(field: &str) -> bool {
@@ -17,25 +17,25 @@ fn allowed_explained(field: &str) -> bool {
         || field.ends_with(" pageblocks per migratetype")
         || field == "min_free_kbytes as printed"
         || field == "min_free_kbytes (memlab's rule on Linux's counts)"
+        || field == "e820 adjustment (Linux only)"
 }
 
 fn diff(profile: &str, firmware: Firmware, cmdline: &str) -> Option<Diff> {
-    diff_allowing(profile, firmware, cmdline, |_| false)
+    diff_script(profile, firmware, cmdline, None)
 }
 
-/// [`diff`], where rows for which `open` is true may differ (an open difference, named in docs/linux-oracle.md).
-fn diff_allowing(profile: &str, firmware: Firmware, cmdline: &str, open: fn(&str) -> bool) -> Option<Diff> {
+fn diff_script(profile: &str, firmware: Firmware, cmdline: &str, script: Option<&str>) -> Option<Diff> {
     if let Err(e) = linux_image() {
         eprintln!("skipping the Linux oracle test on {profile}: {e}");
         return None;
     }
     let cfg = config(profile, firmware, cmdline);
-    let (l, m) = diff_run(&cfg);
+    let (l, m) = diff_run_hotplug(&cfg, script);
     assert_eq!(l.status, RunStatus::Passed, "Linux on {profile}: log {}", l.log_path.display());
     assert_eq!(m.status, RunStatus::Passed, "memlab on {profile}: log {}", m.log_path.display());
     let d = compare(&l.serial, &m.serial);
     let table = d.table();
-    assert!(d.differing().iter().all(|r| open(&r.field)), "{profile} {cmdline:?} ({}):\n{table}", firmware.name());
+    assert!(d.differing().is_empty(), "{profile} {cmdline:?} ({}):\n{table}", firmware.name());
     for r in &d.rows {
         if let Verdict::Explained(_) = r.verdict {
             assert!(allowed_explained(&r.field), "unexpectedly explained: {}:\n{table}", r.field);
@@ -84,9 +84,21 @@ fn memoryless_node_matches_linux() {
 
 #[test]
 fn single_node_profiles_match_linux() {
-    for p in ["q35-m4000", "m4097", "tiny", "hotplug-window", "hotplug-demo"] {
+    for p in ["q35-m4000", "m4097", "tiny", "hotplug-window"] {
         diff(p, Firmware::Bios, "");
     }
+}
+
+/// hotplug-demo's own script (add:512M,del,add:1G,del) in both guests: the state after every step agrees too.
+#[test]
+fn hotplug_demo_matches_linux_after_every_step() {
+    let script = boot::hotplug::profile_script("hotplug-demo");
+    let Some(d) = diff_script("hotplug-demo", Firmware::Bios, "", script) else { return };
+    for k in 1..=4 {
+        assert!(d.rows.iter().any(|r| r.field.starts_with(&format!("step{k}: "))), "no step{k} rows:\n{}", d.table());
+    }
+    // After the first add, Normal spans the DIMM in both (onlined by Linux's default `online`).
+    assert!(d.rows.iter().any(|r| r.field == "step1: node 0 Normal spanned" && r.verdict == Verdict::Agree));
 }
 
 #[test]
@@ -95,15 +107,13 @@ fn numa4_64g_matches_linux() {
     assert_eq!(row(&d, "memory block size").linux, (1u64 << 30).to_string());
 }
 
-/// Open difference: under UEFI memlab's kernel takes its firmware map from the bootloader's UEFI memory map and
-/// Linux from its EFI stub's e820 table, so the e820 rows differ; every other field must agree.
 #[test]
-fn uefi_matches_linux_beyond_the_firmware_map() {
-    let open = |f: &str| f.starts_with("e820");
-    let d = diff_allowing("m4000", Firmware::Uefi, "", open);
-    if let Some(d) = d {
-        assert!(d.rows.iter().any(|r| r.field == "hole line 3" && r.verdict == Verdict::Agree), "{}", d.table());
+fn uefi_matches_linux() {
+    if let Some(d) = diff("m4000", Firmware::Uefi, "") {
+        // OVMF's ACPI NVS entries, translated as Linux's EFI stub does.
+        assert!(d.rows.iter().any(|r| r.field.starts_with("e820[") && r.linux.ends_with("AcpiNvs")), "{}", d.table());
     }
+    diff("q35-numa2", Firmware::Uefi, "");
 }
 
 #[test]
@@ -116,6 +126,9 @@ fn shared_command_line_keys_match_linux() {
         ("numa2", "movablecore=25%"),
         ("m4000", "kernelcore=2G"),
         ("numa2", "kernelcore=50%"),
+        ("m4000", "kernelcore=mirror"),
+        ("numa2", "numa=off"),
+        ("q35-numa2", "movablecore=512M"),
     ] {
         diff(p, Firmware::Bios, cmdline);
     }

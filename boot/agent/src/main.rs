@@ -17,7 +17,8 @@
 //! kernel command line, after the boot dump it prints `@@agent ready` and reads commands from the console, one
 //! per line: `online`, `online_movable`, `online_kernel` (write that word to the `state` of every offline block,
 //! after waiting up to 30 s for one to appear), `offline` (every block not present at boot that is online),
-//! `dump`, `end`. Each command ends with a dump and a new `@@agent ready`. Finally it prints one
+//! `dump`, `end`, each optionally followed by a label that names the dump after it (else `N:COMMAND`). Each
+//! command ends with a dump and a new `@@agent ready`. Finally it prints one
 //! `@@linux {json}` line (what it did, counts) and powers the machine off.
 //!
 //! # Invariants
@@ -145,12 +146,13 @@ fn kpageflags(out: &mut impl Write, ranges: &[(u64, u64)]) -> Result<(u64, u64),
     Ok((runs, pfns))
 }
 
-/// The pfn ranges of the present memory blocks, adjacent ones merged.
+/// The pfn ranges of the memory blocks, adjacent ones merged.
 fn present_ranges(blocks: &[Block], block_size: u64) -> Vec<(u64, u64)> {
     let pages = block_size / PAGE_SIZE;
     let mut r: Vec<(u64, u64)> = Vec::new();
-    for b in blocks.iter().filter(|b| b.phys_index != u64::MAX) {
-        let start = b.phys_index * PAGES_PER_SECTION;
+    // `phys_index` is the block id (`memory_block_id` of its first section), not a section number.
+    for b in blocks {
+        let start = b.id * pages;
         match r.last_mut() {
             Some(last) if last.1 == start => last.1 = start + pages,
             _ => r.push((start, start + pages)),
@@ -326,10 +328,10 @@ fn main() {
                 Ok(0) | Err(_) => break,
                 Ok(_) => {}
             }
-            let cmd = line.trim();
-            if cmd.is_empty() {
-                continue;
-            }
+            // `COMMAND [LABEL]`: the dump after it is named LABEL (else `N:COMMAND`).
+            let mut words = line.split_whitespace();
+            let Some(cmd) = words.next() else { continue };
+            let label = words.next().map(String::from);
             if cmd == "end" {
                 break;
             }
@@ -365,7 +367,7 @@ fn main() {
                 println!("@@action {n} {l}");
             }
             actions.extend(lines.into_iter().map(|l| format!("{n} {l}")));
-            let ev = format!("{n}:{cmd}");
+            let ev = label.unwrap_or_else(|| format!("{n}:{cmd}"));
             stats.push((ev.clone(), dump(&ev, &mut errors)));
         }
     }

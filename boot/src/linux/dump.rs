@@ -88,7 +88,8 @@ impl Dump {
         self.kpageflags[i..]
             .iter()
             .take_while(|r| r.0 < end)
-            .map(|&(s, n, c)| (s.max(start), (s + n).min(end) - s.max(start), c))
+            .map(|&(s, n, c)| (s.max(start), s.saturating_add(n).min(end).saturating_sub(s.max(start)), c))
+            .filter(|r| r.1 > 0)
             .collect()
     }
 
@@ -295,6 +296,10 @@ pub fn parse(serial: &str) -> Vec<Dump> {
     if let Some((n, lines)) = section.take() {
         finish(&mut dumps, &n, &lines);
     }
+    // `classes_in` searches the runs: keep them ascending whatever the log held.
+    for d in &mut dumps {
+        d.kpageflags.sort_by_key(|r| r.0);
+    }
     dumps
 }
 
@@ -382,5 +387,16 @@ memoryX broken
         assert_eq!(d.unparsed, vec!["memoryX broken".to_string()]);
         assert_eq!(d.kpageflags.len(), 3);
         assert_eq!(d.classes_in(0x9e, 0xa0), vec![(0x9e, 1, KpfClass::Other), (0x9f, 1, KpfClass::Reserved)]);
+    }
+
+    #[test]
+    fn runs_out_of_order_are_sorted_and_never_panic() {
+        let d = parse("@@dump boot\n@@begin kpageflags\n0x40000 8 BUDDY\n0x0 0x40000 OTHER\n0x8000 16 NOPAGE\n@@end kpageflags\n");
+        let d = &d[0];
+        assert_eq!(d.kpageflags[0].0, 0);
+        // Overlapping runs (a broken log) still give clipped, non-empty answers.
+        let c = d.classes_in(0x40000, 0x40008);
+        assert_eq!(c, vec![(0x40000, 8, KpfClass::Buddy)]);
+        assert!(!d.classes_in(0x8000, 0x8010).is_empty());
     }
 }

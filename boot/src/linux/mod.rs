@@ -2,8 +2,11 @@
 //! `/init`, streams the serial console and parses what Linux printed and what the agent dumped.
 //!
 //! ```text
-//! memlab linux [--profile NAME] [--firmware bios|uefi] [--cmdline "k=v ..."] [--timeout SECS] [-- qemu args]
+//! memlab linux [--profile NAME] [--firmware bios|uefi] [--cmdline "k=v ..."] [--timeout SECS]
+//!              [--hotplug add:SIZE[@NODE],del,...] [-- qemu args]
 //! ```
+//! `--hotplug` (and the hotplug-demo profile by itself) drives memory hotplug over QMP while the agent onlines
+//! and offlines the blocks ([`hotplug`]).
 //! The QEMU command line is `run`'s for the profile (machine arguments, firmware, console, extra arguments) with
 //! `-kernel vmlinuz -initrd initramfs -append "console=ttyS0 panic=-1 <cmdline>"` instead of memlab's disk.
 //! The image comes from [`fetch`]; the initramfs ([`initramfs`]) holds only the agent (boot/agent, a static
@@ -20,6 +23,7 @@
 pub mod cpio;
 pub mod dump;
 pub mod fetch;
+pub mod hotplug;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -33,7 +37,7 @@ use crate::USAGE_ERROR;
 pub const AGENT_PATH: &str = env!("MEMLAB_AGENT_PATH");
 
 pub const USAGE: &str = "usage: memlab linux [--profile NAME] [--firmware bios|uefi] [--cmdline \"k=v ...\"] \
-[--timeout SECS] [-- extra qemu args]";
+[--timeout SECS] [--hotplug add:SIZE[@NODE],del,...] [-- extra qemu args]";
 
 /// What a Linux boot gave.
 #[derive(Clone, Debug)]
@@ -132,6 +136,14 @@ pub fn status_of(timed_out: bool, qemu_status: Option<i32>, serial: &str, agent:
 
 /// Boots Linux on `cfg`'s profile. `Err` for set-up problems, with the status to exit with.
 pub fn boot(cfg: &RunConfig) -> Result<LinuxOutcome, (RunStatus, String)> {
+    boot_with(cfg, None)
+}
+
+/// [`boot`], with `input` sent to the guest's console (the agent's commands, see [`hotplug`]).
+pub fn boot_with(
+    cfg: &RunConfig,
+    input: Option<std::sync::mpsc::Receiver<String>>,
+) -> Result<LinuxOutcome, (RunStatus, String)> {
     let logs = target_dir().join("memlab").join("logs");
     let tools = setup::host_tools(cfg.firmware, &logs).map_err(|e| (RunStatus::Setup, e.0))?;
     let image = fetch::ensure().map_err(|e| (RunStatus::LinuxUnavailable, e.0))?;
@@ -142,7 +154,7 @@ pub fn boot(cfg: &RunConfig) -> Result<LinuxOutcome, (RunStatus, String)> {
     let log_file = std::fs::File::create(&log_path)
         .map_err(|e| (RunStatus::Setup, format!("memlab: cannot create {}: {e}", log_path.display())))?;
     let command = qemu_command(cfg, &tools, &image, &initrd);
-    let s = qemu::stream(&command, cfg, log_file, None);
+    let s = qemu::stream(&command, cfg, log_file, input);
     Ok(outcome(s, command, log_path, image))
 }
 
@@ -214,7 +226,12 @@ pub fn main(args: &[String]) -> u8 {
         println!("{USAGE}");
         return 0;
     }
-    let mut cfg = match crate::run::parse_args(args) {
+    let parsed = crate::run::take_value(args, "--hotplug").and_then(|(script, rest)| {
+        let cfg = crate::run::parse_args(&rest)?;
+        let script = script.or_else(|| crate::hotplug::profile_script(cfg.profile.name).map(String::from));
+        Ok((cfg, script.map(|s| crate::hotplug::parse_script(&s)).transpose()?))
+    });
+    let (mut cfg, steps) = match parsed {
         Ok(c) => c,
         Err(e) => {
             eprintln!("memlab linux: {e}\n{USAGE}");
@@ -233,13 +250,26 @@ pub fn main(args: &[String]) -> u8 {
         cfg.firmware.name(),
         linux_cmdline(&cfg)
     );
-    match boot(&cfg) {
-        Ok(out) => {
+    let run = match &steps {
+        None => boot(&cfg).map(|o| (o, None)),
+        Some(st) => {
+            eprintln!("memlab: hotplug script: {} steps driven over QMP, blocks onlined by the agent", st.len());
+            hotplug::boot(&cfg, st).map(|(o, d)| (o, Some(d)))
+        }
+    };
+    match run {
+        Ok((out, driven)) => {
+            if let Some(Err(e)) = driven.as_ref().map(|d| &d.result) {
+                eprintln!("memlab: linux: hotplug: driving failed: {e}");
+            }
             eprintln!("{}", describe(&out, cfg.timeout));
             if out.status == RunStatus::QemuFailed {
                 eprintln!("memlab: QEMU command: {}", out.qemu_command.join(" "));
             }
             eprintln!("memlab: serial log saved to {}", out.log_path.display());
+            if driven.is_some_and(|d| d.result.is_err()) && out.status == RunStatus::Passed {
+                return RunStatus::AgentFailed.code();
+            }
             out.status.code()
         }
         Err((status, msg)) => {

@@ -78,6 +78,13 @@ pub trait HolePolicy: Sync {
     fn tolerates_reserved(&self) -> bool {
         false
     }
+    /// Whether `pfn_to_online_page` of the policy's kernel also needs the pfn's subsection bit in an early section
+    /// (9f9b02e5b346, v5.12): then the tail of the last section beyond the end of RAM has no online page for
+    /// kpageflags, pagetypeinfo, the compaction scanners or `shrink_zone_span`. The policies of kernels before
+    /// 5.12 say no.
+    fn online_page_checks_subsection(&self) -> bool {
+        true
+    }
     /// What the verifier may hold the policy to.
     fn promise(&self) -> Promise;
     /// Initializes the memmap: every memory page and the holes, in the policy's order.

@@ -14,6 +14,10 @@ use crate::usemap::Violation;
 pub struct ReservedRelaxed;
 
 impl HolePolicy for ReservedRelaxed {
+    // Before 9f9b02e5b346 (v5.12) `pfn_to_online_page` looked at the section only.
+    fn online_page_checks_subsection(&self) -> bool {
+        false
+    }
     fn name(&self) -> &'static str {
         "reserved-relaxed"
     }

@@ -30,6 +30,10 @@ use crate::zones::{ZoneType, Zones};
 pub struct SpanExtend;
 
 impl HolePolicy for SpanExtend {
+    // Before 9f9b02e5b346 (v5.12) `pfn_to_online_page` looked at the section only.
+    fn online_page_checks_subsection(&self) -> bool {
+        false
+    }
     fn name(&self) -> &'static str {
         "span-extend"
     }

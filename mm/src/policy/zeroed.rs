@@ -23,6 +23,10 @@ pub(crate) fn zeroed_init(cx: &mut InitCtx<'_>) -> Result<(), Violation> {
 }
 
 impl HolePolicy for Zeroed {
+    // Before 9f9b02e5b346 (v5.12) `pfn_to_online_page` looked at the section only.
+    fn online_page_checks_subsection(&self) -> bool {
+        false
+    }
     fn name(&self) -> &'static str {
         "zeroed"
     }
