@@ -231,16 +231,14 @@ pub struct Driven {
     pub transcript: Vec<String>,
 }
 
-/// Runs `cfg` with `hotplug=N` added to the kernel command line and a QMP socket, driving `steps`.
-pub fn run(cfg: &RunConfig, steps: &[Step]) -> Result<(RunOutcome, Driven), SetupError> {
-    let sock =
-        qemu::target_dir().join("memlab").join(format!("qmp-{}-{}.sock", std::process::id(), qemu::unique_suffix()));
+/// Prepares `cfg` for a run driven over QMP: a fresh socket path (removed first) passed with `-qmp`, and a line
+/// hook that sends every serial line to the returned receiver.
+pub(crate) fn qmp_harness(cfg: &mut RunConfig, tag: &str) -> (PathBuf, mpsc::Receiver<String>) {
+    let sock = qemu::target_dir()
+        .join("memlab")
+        .join(format!("qmp-{tag}{}-{}.sock", std::process::id(), qemu::unique_suffix()));
     let _ = std::fs::create_dir_all(sock.parent().expect("has a parent"));
     let _ = std::fs::remove_file(&sock);
-    let mut cfg = cfg.clone();
-    if !cfg.cmdline.split_whitespace().any(|w| w.starts_with("hotplug=")) {
-        cfg.cmdline = format!("{} hotplug={}", cfg.cmdline, steps.len()).trim().to_string();
-    }
     cfg.extra_qemu_args.push("-qmp".into());
     cfg.extra_qemu_args.push(format!("unix:{},server=on,wait=off", sock.display()));
     let (tx, rx) = mpsc::channel::<String>();
@@ -248,16 +246,36 @@ pub fn run(cfg: &RunConfig, steps: &[Step]) -> Result<(RunOutcome, Driven), Setu
     cfg.line_hook = Some(LineHook(Arc::new(move |l: &str| {
         let _ = tx.lock().expect("hook lock").send(l.to_string());
     })));
+    (sock, rx)
+}
+
+/// Waits for the driver once the run is over (the caller dropped the config, so the hook's sender is gone and a
+/// waiting driver wakes up), removes the socket, and returns what was driven.
+pub(crate) fn finish_driver(
+    driver: std::thread::JoinHandle<Result<(), String>>,
+    sock: &std::path::Path,
+    transcript: &Mutex<Vec<String>>,
+) -> Driven {
+    let result = driver.join().unwrap_or_else(|_| Err("the hotplug driver panicked".into()));
+    let _ = std::fs::remove_file(sock);
+    let transcript = transcript.lock().expect("transcript lock").clone();
+    Driven { result, transcript }
+}
+
+/// Runs `cfg` with `hotplug=N` added to the kernel command line and a QMP socket, driving `steps`.
+pub fn run(cfg: &RunConfig, steps: &[Step]) -> Result<(RunOutcome, Driven), SetupError> {
+    let mut cfg = cfg.clone();
+    if !cfg.cmdline.split_whitespace().any(|w| w.starts_with("hotplug=")) {
+        cfg.cmdline = format!("{} hotplug={}", cfg.cmdline, steps.len()).trim().to_string();
+    }
+    let (sock, rx) = qmp_harness(&mut cfg, "");
     let transcript = Arc::new(Mutex::new(Vec::new()));
     let (t2, s2, steps2) = (transcript.clone(), sock.clone(), steps.to_vec());
     let driver = std::thread::spawn(move || drive(&steps2, rx, s2, t2));
     let out = qemu::run(&cfg);
-    // The run is over: the hook (and its sender) is gone with `cfg`, so a waiting driver wakes up.
     drop(cfg);
-    let result = driver.join().unwrap_or_else(|_| Err("the hotplug driver panicked".into()));
-    let _ = std::fs::remove_file(&sock);
-    let transcript = transcript.lock().expect("transcript lock").clone();
-    Ok((out?, Driven { result, transcript }))
+    let driven = finish_driver(driver, &sock, &transcript);
+    Ok((out?, driven))
 }
 
 #[cfg(test)]

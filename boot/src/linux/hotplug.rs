@@ -17,8 +17,8 @@
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Instant;
 
-use crate::hotplug::{wait_line, Driven, Qmp, Step, STEP_TIMEOUT};
-use crate::qemu::{self, LineHook, RunConfig};
+use crate::hotplug::{finish_driver, qmp_harness, wait_line, Driven, Qmp, Step, STEP_TIMEOUT};
+use crate::qemu::RunConfig;
 use crate::status::RunStatus;
 
 use super::LinuxOutcome;
@@ -86,31 +86,18 @@ fn drive(
 
 /// Boots Linux on `cfg` with a QMP socket and drives `steps` (see the module documentation).
 pub fn boot(cfg: &RunConfig, steps: &[Step]) -> Result<(LinuxOutcome, Driven), (RunStatus, String)> {
-    let sock = qemu::target_dir()
-        .join("memlab")
-        .join(format!("qmp-linux-{}-{}.sock", std::process::id(), qemu::unique_suffix()));
-    let _ = std::fs::create_dir_all(sock.parent().expect("has a parent"));
-    let _ = std::fs::remove_file(&sock);
     let mut cfg = cfg.clone();
     let online = online_word(&cfg.cmdline);
     cfg.cmdline = format!("{} memlab.agent=wait", cfg.cmdline).trim().to_string();
-    cfg.extra_qemu_args.push("-qmp".into());
-    cfg.extra_qemu_args.push(format!("unix:{},server=on,wait=off", sock.display()));
-    let (tx, rx) = mpsc::channel::<String>();
-    let tx = Mutex::new(tx);
-    cfg.line_hook = Some(LineHook(Arc::new(move |l: &str| {
-        let _ = tx.lock().expect("hook lock").send(l.to_string());
-    })));
+    let (sock, rx) = qmp_harness(&mut cfg, "linux-");
     let (in_tx, in_rx) = mpsc::channel::<String>();
     let transcript = Arc::new(Mutex::new(Vec::new()));
     let (t2, s2, steps2) = (transcript.clone(), sock.clone(), steps.to_vec());
     let driver = std::thread::spawn(move || drive(&steps2, online, rx, in_tx, s2, t2));
     let out = super::boot_with(&cfg, Some(in_rx));
     drop(cfg);
-    let result = driver.join().unwrap_or_else(|_| Err("the hotplug driver panicked".into()));
-    let _ = std::fs::remove_file(&sock);
-    let transcript = transcript.lock().expect("transcript lock").clone();
-    Ok((out?, Driven { result, transcript }))
+    let driven = finish_driver(driver, &sock, &transcript);
+    Ok((out?, driven))
 }
 
 #[cfg(test)]
