@@ -53,6 +53,8 @@ pub struct Options {
     pub memmap: Vec<MemmapEntry>,
     /// `numa=off`: one node whatever the SRAT says.
     pub numa_off: bool,
+    /// `movable_node`: SRAT hot-pluggable memory is ZONE_MOVABLE, and so is hot-added memory no zone claims.
+    pub movable_node: bool,
     /// `e820_quirks=off`: keep the raw firmware map (no page-0 / BIOS-area adjustments).
     pub e820_quirks: bool,
     /// `memmodel=vmemmap`: the memmap is one virtually contiguous array (default: classic sparsemem).
@@ -84,6 +86,7 @@ impl Default for Options {
             mem_limit: None,
             memmap: Vec::new(),
             numa_off: false,
+            movable_node: false,
             e820_quirks: true,
             vmemmap: false,
             memmap_on_memory: false,
@@ -154,6 +157,10 @@ pub const KEYS: &[Key] = &[
         },
     },
     Key { spec: KeySpec::new("numa", ValueKind::Choice(&["off"]), "one NUMA node"), set: |o, _| Ok(o.numa_off = true) },
+    Key {
+        spec: KeySpec::new("movable_node", ValueKind::Flag, "hot-pluggable memory is ZONE_MOVABLE (Linux movable_node)"),
+        set: |o, _| Ok(o.movable_node = true),
+    },
     Key {
         spec: KeySpec::new("e820_quirks", ValueKind::Choice(&["on", "off"]), "Linux's early x86 firmware-map fixes"),
         set: |o, v| Ok(o.e820_quirks = v.as_str() != Some("off")),

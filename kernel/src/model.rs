@@ -197,6 +197,7 @@ pub fn init(phys: PhysMem, layout: Layout, opts: &Options, distances: Option<Vec
     mo.vm_debug = opts.vm_debug;
     mo.kernelcore = opts.kernelcore;
     mo.movablecore = opts.movablecore;
+    mo.movable_node = opts.movable_node;
     // Debian's 6.1 has CONFIG_ZONE_DEVICE: `  Device   empty` in Zone ranges and a Device zone in zoneinfo.
     mo.zone_device = true;
     let t0 = crate::time::rdtsc();

@@ -394,8 +394,16 @@ impl Mm {
             OnlinePolicy::Movable => ZoneType::Movable,
             OnlinePolicy::Normal => kernel,
             OnlinePolicy::Auto => {
+                // default_zone_for_pfn: the zone the range already lies in, else (no zone, or both) ZONE_MOVABLE
+                // with movable_node and the kernel zone without.
                 let (in_kernel, in_movable) = (intersects(kernel), intersects(ZoneType::Movable));
-                if in_kernel ^ in_movable && in_movable {
+                if in_kernel ^ in_movable {
+                    if in_movable {
+                        ZoneType::Movable
+                    } else {
+                        kernel
+                    }
+                } else if self.opts.movable_node {
                     ZoneType::Movable
                 } else {
                     kernel

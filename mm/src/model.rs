@@ -53,6 +53,10 @@ pub struct MmOptions {
     /// Simulator only: a memmap that does not fit in the layout's memory (Linux would fail to boot) is kept
     /// outside the simulated RAM and recorded in [`Mm::unplaced_memmap`] instead of failing the boot.
     pub allow_unplaced_memmap: bool,
+    /// `movable_node`: memory the SRAT marks hot-pluggable becomes ZONE_MOVABLE at boot (except on nodes that
+    /// hold reserved memory: `numa_clear_kernel_node_hotplug`), and hot-added memory that no zone claims is
+    /// onlined movable (`default_zone_for_pfn`).
+    pub movable_node: bool,
 }
 
 impl MmOptions {
@@ -68,6 +72,7 @@ impl MmOptions {
             max_physmem_bits: MAX_PHYSMEM_BITS,
             zone_device: false,
             allow_unplaced_memmap: false,
+            movable_node: false,
         }
     }
 }
@@ -140,6 +145,28 @@ impl fmt::Debug for Mm {
     }
 }
 
+/// MEMBLOCK_HOTPLUG as Linux marks it: memory inside the SRAT's hot-pluggable ranges
+/// (`acpi_numa_memory_affinity_init` -> `memblock_mark_hotplug`), then cleared again on every node that holds
+/// reserved memory, the kernel's own included (`numa_clear_kernel_node_hotplug`).
+fn hotpluggable_memory(layout: &Layout) -> Vec<zones::PfnRange> {
+    let reserved_nodes: Vec<u32> = layout
+        .reserved
+        .iter()
+        .filter_map(|r| layout.memory.iter().find(|m| m.start_pfn < r.end_pfn && r.start_pfn < m.end_pfn))
+        .map(|m| m.nid)
+        .collect();
+    let mut out = Vec::new();
+    for m in layout.memory.iter().filter(|m| !reserved_nodes.contains(&m.nid)) {
+        for n in layout.numa.iter().filter(|n| n.hotplug) {
+            let (s, e) = (m.start_pfn.max(n.start >> PAGE_SHIFT), m.end_pfn.min(n.end >> PAGE_SHIFT));
+            if s < e {
+                out.push(zones::PfnRange { start_pfn: s, end_pfn: e });
+            }
+        }
+    }
+    out
+}
+
 impl Mm {
     /// Runs the pipeline. See the module documentation.
     pub fn boot(layout: &Layout, opts: MmOptions, backing: Box<dyn MemmapBacking + Send>) -> Result<Mm, MmError> {
@@ -149,9 +176,13 @@ impl Mm {
             kernelcore: opts.kernelcore,
             movablecore: opts.movablecore,
             node_span_align: policy.node_span_align(),
+            movable_node: opts.movable_node,
             ..ZoneOptions::default()
         };
-        let mut zones = zones::compute_zones(&memblock.memory, layout.nr_node_ids().max(1), &zone_opts)?;
+        let hotpluggable = if opts.movable_node { hotpluggable_memory(layout) } else { Vec::new() };
+        let flags = zones::MemblockFlags { hotpluggable: &hotpluggable, ..Default::default() };
+        let mut zones =
+            zones::compute_zones_with(&memblock.memory, layout.nr_node_ids().max(1), &zone_opts, &flags)?;
         policy.adjust_zones(&mut zones, &memblock.memory);
 
         let mut lines = Vec::new();

@@ -359,3 +359,25 @@ fn memmap_on_memory_keeps_the_memmap_on_the_dimm() {
         Err(HotplugError::BlockUnaligned { start_pfn: DIMM, nr_pages: PAGES_PER_SUBSECTION, block_pages: 0x8000 })
     );
 }
+
+/// `default_zone_for_pfn`: a DIMM no zone spans goes to the kernel zone, or to ZONE_MOVABLE with `movable_node`;
+/// memory the SRAT marks hot-pluggable on a node without reservations is ZONE_MOVABLE from boot.
+#[test]
+fn movable_node_decides_the_default_zone() {
+    let (mm, _b) = boot(&m4000(), "upstream");
+    assert_eq!(mm.zone_for_online(0, DIMM, DIMM_PAGES, OnlinePolicy::Auto), ZoneType::Normal);
+    let mut layout = Layout::from_memory_ranges(&[m(1, 0x9f, 0), m(0x100, 0x80000, 0), m(0x80000, 0xbffe0, 1)]).unwrap();
+    layout.numa = vec![
+        mm::layout::NumaAffinity { nid: 0, start: 0, end: 0x80000 << 12, hotplug: false },
+        mm::layout::NumaAffinity { nid: 1, start: 0x80000 << 12, end: 0xc0000 << 12, hotplug: true },
+    ];
+    let mut opts = MmOptions::new(policy::by_name("upstream").unwrap());
+    opts.allow_unplaced_memmap = true;
+    opts.movable_node = true;
+    let mm = Mm::boot(&layout, opts, Box::new(HeapBacking)).unwrap();
+    assert_eq!(mm.zone_for_online(0, DIMM, DIMM_PAGES, OnlinePolicy::Auto), ZoneType::Movable);
+    // Node 1's memory is hot-pluggable and node 1 holds no reservation: all of it is ZONE_MOVABLE.
+    let movable = mm.zones.zone(1, ZoneType::Movable).unwrap();
+    assert_eq!((movable.zone_start_pfn, movable.present_pages), (0x80000, 0xbffe0 - 0x80000));
+    assert!(mm.zones.zone(0, ZoneType::Movable).unwrap().is_empty());
+}

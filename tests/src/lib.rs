@@ -89,6 +89,16 @@ pub fn linux_image() -> Result<boot::linux::fetch::LinuxImage, String> {
     IMAGE.get_or_init(|| boot::linux::fetch::ensure().map_err(|e| e.0)).clone()
 }
 
+/// Boots Linux alone on `cfg` (one slot).
+pub fn linux_run(cfg: &RunConfig) -> boot::linux::LinuxOutcome {
+    prepare();
+    let _slot = Slot::take();
+    match boot::linux::boot(cfg) {
+        Ok(o) => o,
+        Err((status, e)) => panic!("{e} (status {})", status.code()),
+    }
+}
+
 /// Boots Linux and memlab at once on `cfg` (two slots) for `memlab diff`.
 pub fn diff_run(cfg: &RunConfig) -> (boot::linux::LinuxOutcome, RunOutcome) {
     diff_run_hotplug(cfg, None)

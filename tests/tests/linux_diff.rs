@@ -9,7 +9,7 @@
 
 use boot::diff::{compare, Diff, Verdict};
 use boot::{Firmware, RunStatus};
-use memlab_tests::{config, diff_run, diff_run_hotplug, linux_image};
+use memlab_tests::{config, diff_run, diff_run_hotplug, linux_image, linux_run};
 
 /// The fields that may be explained (a prefix or suffix of the field name).
 fn allowed_explained(field: &str) -> bool {
@@ -99,6 +99,10 @@ fn hotplug_demo_matches_linux_after_every_step() {
     }
     // After the first add, Normal spans the DIMM in both (onlined by Linux's default `online`).
     assert!(d.rows.iter().any(|r| r.field == "step1: node 0 Normal spanned" && r.verdict == Verdict::Agree));
+    // With movable_node, `online` puts the DIMM no zone spans into ZONE_MOVABLE (default_zone_for_pfn).
+    let Some(d) = diff_script("hotplug-demo", Firmware::Bios, "movable_node", Some("add:512M,del")) else { return };
+    let r = row(&d, "step1: node 0 Movable spanned");
+    assert_eq!((r.linux.as_str(), &r.verdict), ("131072", &Verdict::Agree), "{}", d.table());
 }
 
 #[test]
@@ -132,4 +136,26 @@ fn shared_command_line_keys_match_linux() {
     ] {
         diff(p, Firmware::Bios, cmdline);
     }
+}
+
+/// Bad input ends with QEMU's or Linux's own error line and a distinct status, never a hang.
+#[test]
+fn linux_failures_have_their_own_status_and_line() {
+    if let Err(e) = linux_image() {
+        eprintln!("skipping: {e}");
+        return;
+    }
+    // QEMU refuses the arguments: status 6 and QEMU's own line.
+    let mut cfg = config("m4000", Firmware::Bios, "");
+    cfg.extra_qemu_args = ["-numa", "node,nodeid=0,memdev=nosuchbackend"].iter().map(|s| s.to_string()).collect();
+    let out = linux_run(&cfg);
+    assert_eq!(out.status, RunStatus::QemuFailed, "{}", out.serial);
+    let line = boot::linux::describe(&out, None);
+    assert!(line.contains("nosuchbackend") && line.ends_with("(status 6)"), "{line}");
+    // Linux cannot run its init: it panics (panic=-1 and -no-reboot end QEMU): status 2 and Linux's panic line.
+    let cfg = config("m4000", Firmware::Bios, "rdinit=/nonexistent");
+    let out = linux_run(&cfg);
+    assert_eq!(out.status, RunStatus::Panic, "{}", out.serial);
+    let line = boot::linux::describe(&out, None);
+    assert!(line.contains("Kernel panic - not syncing") && line.ends_with("(status 2)"), "{line}");
 }
