@@ -91,6 +91,25 @@ pub struct PolicyRun {
     pub serial: Option<String>,
 }
 
+/// A `compare` column in the picture: the model, the kernel's reservations (profiles) and the walkers'
+/// VM_BUG_ONs.
+impl crate::svg::Drawable for PolicyRun {
+    fn svg_row(&self) -> crate::svg::Row {
+        let mut row = self.sim.svg_row(self.policy);
+        row.map = self.map.clone();
+        if let Some(serial) = &self.serial {
+            for x in crate::serial_log::parse(serial).reserved {
+                row.reserved.push((x.start >> mm::consts::PAGE_SHIFT, (x.end + 4095) >> mm::consts::PAGE_SHIFT, x.what));
+            }
+            row.reserved.sort_by_key(|r| r.0);
+        }
+        let pfns: std::collections::BTreeSet<u64> =
+            self.walkers.iter().flat_map(|w| w.violation_pfns.iter().copied()).collect();
+        row.violation_pfns = pfns.into_iter().collect();
+        row
+    }
+}
+
 impl PolicyRun {
     /// Hole pages: the kernel's count when there is one, else the simulator's.
     pub fn hole_pages(&self) -> u64 {

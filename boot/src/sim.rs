@@ -85,6 +85,27 @@ pub struct SimResult {
 }
 
 impl SimResult {
+    /// The picture's row of this simulation (or replay): memblock reservations and the firmware map's non-RAM
+    /// regions.
+    pub fn svg_row(&self, label: &str) -> crate::svg::Row {
+        let mut reserved: Vec<(u64, u64, String)> =
+            self.mm.memblock.reserved.iter().map(|x| (x.start_pfn, x.end_pfn, x.reason.to_string())).collect();
+        for f in self.log.firmware_map() {
+            if f.kind != mm::layout::RegionKind::Usable && f.end > f.start {
+                let shift = mm::consts::PAGE_SHIFT;
+                let (s, e) = (f.start >> shift, (f.end + (1 << shift) - 1) >> shift);
+                reserved.push((s, e, format!("firmware {:?}", f.kind)));
+            }
+        }
+        reserved.sort_by_key(|r| r.0);
+        crate::svg::Row {
+            label: label.to_string(),
+            map: crate::linkmap::LinkMap::of(&self.mm),
+            reserved,
+            violation_pfns: Vec::new(),
+        }
+    }
+
     /// Linux's hole lines from the log, in order, formatted as we print ours.
     pub fn linux_hole_lines(&self) -> Vec<String> {
         let mut v: Vec<String> = Vec::new();
@@ -323,7 +344,7 @@ pub fn main(args: &[String]) -> u8 {
         print!("{}", render(&r, &opts));
     }
     if let Some(path) = &opts.svg {
-        let row = crate::svg::Row::of_sim(r.mm.policy.name(), &r);
+        let row = r.svg_row(r.mm.policy.name());
         let title = format!("memlab sim {} (policy {})", file, r.mm.policy.name());
         if let Err(e) = crate::svg::write(path, &title, &[row]) {
             eprintln!("memlab sim: {}", e);

@@ -27,11 +27,8 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use mm::consts::{pfn_to_section_nr, section_nr_to_pfn, PAGES_PER_SECTION, PAGE_SHIFT};
-use mm::layout::RegionKind;
 
-use crate::compare::PolicyRun;
 use crate::linkmap::{zone_name, LinkMap, PageLinks};
-use crate::sim::SimResult;
 
 /// One row of the picture.
 #[derive(Clone, Debug, Default)]
@@ -44,34 +41,17 @@ pub struct Row {
     pub violation_pfns: Vec<u64>,
 }
 
-impl Row {
-    /// A row of a simulation (or a replay): memblock reservations and the firmware map's non-RAM regions.
-    pub fn of_sim(label: &str, r: &SimResult) -> Row {
-        let mut reserved: Vec<(u64, u64, String)> =
-            r.mm.memblock.reserved.iter().map(|x| (x.start_pfn, x.end_pfn, x.reason.to_string())).collect();
-        for f in r.log.firmware_map() {
-            if f.kind != RegionKind::Usable && f.end > f.start {
-                let (s, e) = (f.start >> PAGE_SHIFT, (f.end + (1 << PAGE_SHIFT) - 1) >> PAGE_SHIFT);
-                reserved.push((s, e, format!("firmware {:?}", f.kind)));
-            }
-        }
-        reserved.sort_by_key(|r| r.0);
-        Row { label: label.to_string(), map: LinkMap::of(&r.mm), reserved, violation_pfns: Vec::new() }
-    }
+/// A model the picture can draw. Implemented where the model's type lives (`compare::PolicyRun`; a simulation
+/// gives its row with `sim::SimResult::svg_row`), so this module depends on nothing above it.
+pub trait Drawable {
+    /// The model's row.
+    fn svg_row(&self) -> Row;
+}
 
-    /// A row of a `compare` column: the model, the kernel's reservations (profiles) and the walkers' VM_BUG_ONs.
-    pub fn of_run(r: &PolicyRun) -> Row {
-        let mut row = Row::of_sim(r.policy, &r.sim);
-        row.map = r.map.clone();
-        if let Some(serial) = &r.serial {
-            for x in crate::serial_log::parse(serial).reserved {
-                row.reserved.push((x.start >> PAGE_SHIFT, (x.end + 4095) >> PAGE_SHIFT, x.what));
-            }
-            row.reserved.sort_by_key(|r| r.0);
-        }
-        let pfns: BTreeSet<u64> = r.walkers.iter().flat_map(|w| w.violation_pfns.iter().copied()).collect();
-        row.violation_pfns = pfns.into_iter().collect();
-        row
+impl Row {
+    /// The row of anything [`Drawable`] (a `compare` column, a `run` replay).
+    pub fn of_run(r: &impl Drawable) -> Row {
+        r.svg_row()
     }
 }
 

@@ -74,7 +74,7 @@ fn wait_event() -> Result<Event, String> {
 }
 
 fn hotplug_events() -> TestResult {
-    let f = crate::facts();
+    let f = crate::facts::get();
     let n = f.options.hotplug;
     memhp::probe().ok_or("no memory hotplug controller at 0xa00: boot QEMU with -m SIZE,slots=N,maxmem=MAX")?;
     println!(
@@ -105,7 +105,7 @@ fn hotplug_events() -> TestResult {
 /// The DIMM's node: its proximity domain (the controller's PXM register, what the DIMM's `_PXM` method returns
 /// to Linux) through the SRAT's PXM-to-node map; else the SRAT hotplug window holding `addr`; else node 0.
 fn node_of(pxm: u32, addr: u64) -> u32 {
-    let f = crate::facts();
+    let f = crate::facts::get();
     if f.options.numa_off {
         return 0;
     }
@@ -124,7 +124,7 @@ fn span(x: (u64, u64)) -> String {
 /// One block from the buddy allocator below the boot-time mapping's end (page tables and memmaps must be readable
 /// through the checked physical-memory window): Normal and below on `nid`, else DMA32 and below.
 fn alloc_low(m: &mut crate::model::Model, order: u32, nid: u32) -> Option<u64> {
-    let limit = crate::facts().phys.limit();
+    let limit = crate::facts::get().phys.limit();
     for zone in [ZoneType::Normal, ZoneType::Dma32] {
         if let Ok(pfn) = m.buddy.alloc_pages(&mut m.mm, order, zone, nid, migratetype::UNMOVABLE) {
             if ((pfn + (1 << order)) << PAGE_SHIFT) <= limit {
@@ -137,7 +137,7 @@ fn alloc_low(m: &mut crate::model::Model, order: u32, nid: u32) -> Option<u64> {
 }
 
 fn insert(s: &Slot) -> TestResult {
-    let f = crate::facts();
+    let f = crate::facts::get();
     let (pfn, nr) = (s.addr >> PAGE_SHIFT, s.size >> PAGE_SHIFT);
     let nid = node_of(s.pxm, s.addr);
     println!(
@@ -267,7 +267,7 @@ fn insert(s: &Slot) -> TestResult {
 }
 
 fn remove(s: &Slot) -> TestResult {
-    let f = crate::facts();
+    let f = crate::facts::get();
     let (pfn, nr) = (s.addr >> PAGE_SHIFT, s.size >> PAGE_SHIFT);
     println!("memlab: hotplug: slot {} remove request: [mem {:#018x}-{:#018x}]", s.slot, s.addr, s.addr + s.size - 1);
     let mut guard = crate::model::MODEL.get().ok_or("the memory model was not booted")?.lock();

@@ -11,7 +11,7 @@
 //!
 //! # Invariants
 //! - `unsafe` lives only in the small hardware modules (serial, gdt, interrupts, fw_cfg, phys, heap, exit);
-//! - [`facts`] is set once, before any self-test runs, and never changes afterwards.
+//! - the boot facts ([`facts`]) are set once, before any self-test runs, and never change afterwards.
 #![no_std]
 #![no_main]
 #![feature(abi_x86_interrupt)]
@@ -21,6 +21,7 @@ extern crate alloc;
 mod acpi;
 mod cmdline;
 mod exit;
+mod facts;
 mod fw_cfg;
 mod gdt;
 mod heap;
@@ -40,7 +41,6 @@ mod time;
 
 use bootloader_api::config::Mapping;
 use bootloader_api::{entry_point, BootInfo, BootloaderConfig};
-use spin::Once;
 
 use crate::exit::{exit, ExitCode};
 
@@ -61,24 +61,6 @@ pub static BOOTLOADER_CONFIG: BootloaderConfig = {
 };
 
 entry_point!(kernel_main, config = &BOOTLOADER_CONFIG);
-
-/// What the boot found, for the self-tests.
-pub struct Facts {
-    pub firmware: memmap::FirmwareMap,
-    pub phys: phys::PhysMem,
-    /// The heap's physical range.
-    pub heap: (u64, u64),
-    pub rsdp_addr: Option<u64>,
-    pub numa: acpi::Numa,
-    pub options: cmdline::Options,
-}
-
-static FACTS: Once<Facts> = Once::new();
-
-/// The boot facts. Panics if called before the self-tests start (a bug).
-pub fn facts() -> &'static Facts {
-    FACTS.get().expect("boot facts are set before the self-tests run")
-}
 
 fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     serial::init();
@@ -157,7 +139,7 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     let filter = options.selftest.clone();
     let hotplug = options.hotplug > 0;
     let stress_secs = options.stress_secs;
-    FACTS.call_once(|| Facts { firmware, phys, heap, rsdp_addr, numa, options });
+    facts::set(facts::Facts { firmware, phys, heap, rsdp_addr, numa, options });
     if let Some(secs) = stress_secs {
         // stress=<seconds>: random buddy traffic, verified every round, before the self-tests.
         match stress::run(secs) {

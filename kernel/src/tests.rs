@@ -14,7 +14,8 @@ use mm::layout::{normalize, LayoutOptions, RegionKind};
 
 use crate::acpi::Numa;
 use crate::selftest::{SelfTest, TestResult};
-use crate::{check, check_eq, facts};
+use crate::facts::get as facts;
+use crate::{check, check_eq};
 
 /// Every self-test, in the order they run.
 pub static TESTS: &[SelfTest] = &[
