@@ -99,7 +99,11 @@ impl crate::svg::Drawable for PolicyRun {
         row.map = self.map.clone();
         if let Some(serial) = &self.serial {
             for x in crate::serial_log::parse(serial).reserved {
-                row.reserved.push((x.start >> mm::consts::PAGE_SHIFT, (x.end + 4095) >> mm::consts::PAGE_SHIFT, x.what));
+                row.reserved.push((
+                    x.start >> mm::consts::PAGE_SHIFT,
+                    (x.end + 4095) >> mm::consts::PAGE_SHIFT,
+                    x.what,
+                ));
             }
             row.reserved.sort_by_key(|r| r.0);
         }

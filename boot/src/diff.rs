@@ -151,12 +151,8 @@ pub fn merged_map(map: &[FirmwareRegion]) -> Vec<(u64, u64, RegionKind)> {
 }
 
 fn boot_lines(d: &mut Diff, l: &BootLog, m: &BootLog) {
-    let map = |b: &BootLog| {
-        merged_map(&b.e820)
-            .iter()
-            .map(|(s, e, k)| format!("[{s:#x}, {e:#x}) {k:?}"))
-            .collect::<Vec<_>>()
-    };
+    let map =
+        |b: &BootLog| merged_map(&b.e820).iter().map(|(s, e, k)| format!("[{s:#x}, {e:#x}) {k:?}")).collect::<Vec<_>>();
     let (lm, mm_) = (map(l), map(m));
     for i in 0..lm.len().max(mm_.len()) {
         d.cmp(format!("e820[{i}]"), lm.get(i).cloned().unwrap_or_default(), mm_.get(i).cloned().unwrap_or_default());
@@ -165,7 +161,9 @@ fn boot_lines(d: &mut Diff, l: &BootLog, m: &BootLog) {
     // bookkeeping after the map (setup_data no-op updates, EFI reservations): they change no memblock memory
     // range, which is checked by requiring the early memory node ranges to agree.
     let adj = |a: &mm::dmesg::E820Adjustment| match *a {
-        mm::dmesg::E820Adjustment::Update { start, end, from, to } => format!("update [{start:#x}, {end:#x}) {from:?} ==> {to:?}"),
+        mm::dmesg::E820Adjustment::Update { start, end, from, to } => {
+            format!("update [{start:#x}, {end:#x}) {from:?} ==> {to:?}")
+        }
         mm::dmesg::E820Adjustment::Remove { start, end, kind } => format!("remove [{start:#x}, {end:#x}) {kind:?}"),
     };
     let (la, ma): (Vec<String>, Vec<String>) =
@@ -191,7 +189,16 @@ fn boot_lines(d: &mut Diff, l: &BootLog, m: &BootLog) {
     let srat = |b: &BootLog| {
         b.srat
             .iter()
-            .map(|s| format!("node {} pxm {} [{:#x}, {:#x}){}", s.nid, s.pxm, s.start, s.end, if s.hotplug { " hotplug" } else { "" }))
+            .map(|s| {
+                format!(
+                    "node {} pxm {} [{:#x}, {:#x}){}",
+                    s.nid,
+                    s.pxm,
+                    s.start,
+                    s.end,
+                    if s.hotplug { " hotplug" } else { "" }
+                )
+            })
             .collect::<Vec<_>>()
     };
     let (ls, ms) = (srat(l), srat(m));
@@ -204,14 +211,23 @@ fn boot_lines(d: &mut Diff, l: &BootLog, m: &BootLog) {
     }
     let dev = |b: &BootLog| b.zone_ranges.is_some_and(|r| r.device_line).to_string();
     d.cmp("Zone ranges Device line", dev(l), dev(m));
-    let mzs = |b: &BootLog| b.movable_zone_start.iter().map(|(n, p)| format!("node {n}: {p:#x}")).collect::<Vec<_>>().join(", ");
+    let mzs = |b: &BootLog| {
+        b.movable_zone_start.iter().map(|(n, p)| format!("node {n}: {p:#x}")).collect::<Vec<_>>().join(", ")
+    };
     d.cmp("Movable zone start", mzs(l), mzs(m));
     let ranges = |b: &BootLog| {
-        b.early_node_ranges.iter().map(|r| format!("node {}: [{:#x}, {:#x})", r.nid, r.start_pfn, r.end_pfn)).collect::<Vec<_>>()
+        b.early_node_ranges
+            .iter()
+            .map(|r| format!("node {}: [{:#x}, {:#x})", r.nid, r.start_pfn, r.end_pfn))
+            .collect::<Vec<_>>()
     };
     let (lr, mr) = (ranges(l), ranges(m));
     for i in 0..lr.len().max(mr.len()) {
-        d.cmp(format!("Early memory node range {i}"), lr.get(i).cloned().unwrap_or_default(), mr.get(i).cloned().unwrap_or_default());
+        d.cmp(
+            format!("Early memory node range {i}"),
+            lr.get(i).cloned().unwrap_or_default(),
+            mr.get(i).cloned().unwrap_or_default(),
+        );
     }
     let initmem = |b: &BootLog| {
         b.initmem_setup
@@ -224,9 +240,14 @@ fn boot_lines(d: &mut Diff, l: &BootLog, m: &BootLog) {
     };
     let (li, mi) = (initmem(l), initmem(m));
     for i in 0..li.len().max(mi.len()) {
-        d.cmp(format!("Initmem setup {i}"), li.get(i).cloned().unwrap_or_default(), mi.get(i).cloned().unwrap_or_default());
+        d.cmp(
+            format!("Initmem setup {i}"),
+            li.get(i).cloned().unwrap_or_default(),
+            mi.get(i).cloned().unwrap_or_default(),
+        );
     }
-    let holes = |b: &BootLog| b.unavailable.iter().map(|(n, z, p)| format!("node {n} {}: {p}", z.name())).collect::<Vec<_>>();
+    let holes =
+        |b: &BootLog| b.unavailable.iter().map(|(n, z, p)| format!("node {n} {}: {p}", z.name())).collect::<Vec<_>>();
     let (lh, mh) = (holes(l), holes(m));
     for i in 0..lh.len().max(mh.len()) {
         d.cmp(format!("hole line {i}"), lh.get(i).cloned().unwrap_or_default(), mh.get(i).cloned().unwrap_or_default());
@@ -248,8 +269,7 @@ fn opt(v: Option<u64>) -> String {
 }
 
 fn zones(d: &mut Diff, l: &Dump, m: &Dump) {
-    let keys: BTreeSet<(u32, String)> =
-        l.zones.iter().chain(m.zones.iter()).map(|z| (z.nid, z.zone.clone())).collect();
+    let keys: BTreeSet<(u32, String)> = l.zones.iter().chain(m.zones.iter()).map(|z| (z.nid, z.zone.clone())).collect();
     for (nid, zone) in &keys {
         let (lz, mz) = (l.zone(*nid, zone), m.zone(*nid, zone));
         let f = |name: &str| format!("node {nid} {zone} {name}");
@@ -270,7 +290,15 @@ fn zones(d: &mut Diff, l: &Dump, m: &Dump) {
         .iter()
         .enumerate()
         .filter_map(|(i, z)| {
-            Some((i, ZoneManaged { nid: z.nid, zone: zone_type(&z.zone)?, managed_pages: z.managed?, present_pages: z.present? }))
+            Some((
+                i,
+                ZoneManaged {
+                    nid: z.nid,
+                    zone: zone_type(&z.zone)?,
+                    managed_pages: z.managed?,
+                    present_pages: z.present?,
+                },
+            ))
         })
         .collect();
     let managed: Vec<ZoneManaged> = input.iter().map(|(_, z)| *z).collect();
@@ -291,7 +319,11 @@ fn zones(d: &mut Diff, l: &Dump, m: &Dump) {
     for ((i, _), w) in input.iter().zip(marks.iter()) {
         let z = &lzs[*i];
         let f = |name: &str| format!("node {} {} {name} (memlab's rule on Linux's counts)", z.nid, z.zone);
-        d.cmp(f("min/low/high"), format!("{}/{}/{}", opt(z.min), opt(z.low), opt(z.high)), format!("{}/{}/{}", w.min, w.low, w.high));
+        d.cmp(
+            f("min/low/high"),
+            format!("{}/{}/{}", opt(z.min), opt(z.low), opt(z.high)),
+            format!("{}/{}/{}", w.min, w.low, w.high),
+        );
         let mut p: Vec<u64> = w.protection.to_vec();
         // The Device zone (index 4) manages nothing: its entry repeats Movable's under 6.1.
         while p.len() < z.protection.len() {
@@ -363,9 +395,7 @@ fn kpageflags(d: &mut Diff, l: &Dump, m: &Dump, lb: &BootLog) {
 
 fn memory_blocks(d: &mut Diff, l: &Dump, m: &Dump) {
     d.cmp("memory block size", opt(l.block_size).to_string(), opt(m.block_size));
-    let show = |b: &linux::dump::MemBlock| {
-        format!("{} node {:?} {}", b.state, b.nodes, b.valid_zones)
-    };
+    let show = |b: &linux::dump::MemBlock| format!("{} node {:?} {}", b.state, b.nodes, b.valid_zones);
     let ids: BTreeSet<u64> = l.blocks.iter().chain(m.blocks.iter()).map(|b| b.id).collect();
     let (mut agree, mut first) = (0usize, None);
     for id in ids {
@@ -397,7 +427,11 @@ pub fn compare(linux_serial: &str, memlab_serial: &str) -> Diff {
     let (ld, md) = (linux::dump::parse(linux_serial), linux::dump::parse(memlab_serial));
     let boot = |v: &[Dump]| v.iter().find(|d| d.event == "boot").cloned();
     let (Some(l), Some(m)) = (boot(&ld), boot(&md)) else {
-        d.cmp("dump", if ld.is_empty() { "missing" } else { "present" }.into(), if md.is_empty() { "missing" } else { "present" }.into());
+        d.cmp(
+            "dump",
+            if ld.is_empty() { "missing" } else { "present" }.into(),
+            if md.is_empty() { "missing" } else { "present" }.into(),
+        );
         return d;
     };
     // The agent prints the e820 debug lines outside its dumps: they are in the boot log, parsed above.
@@ -472,7 +506,10 @@ pub fn boot_both_hotplug(
     let (m, md) = m.map_err(|e| (RunStatus::Setup, e.0))?;
     for (who, d) in [("Linux", ld), ("memlab", md)] {
         if let Some(Err(e)) = d.map(|d| d.result) {
-            return Err((RunStatus::TestsFailed, format!("memlab: diff: driving the hotplug steps in {who} failed: {e}")));
+            return Err((
+                RunStatus::TestsFailed,
+                format!("memlab: diff: driving the hotplug steps in {who} failed: {e}"),
+            ));
         }
     }
     Ok((l, m))
@@ -551,7 +588,11 @@ mod tests {
     #[test]
     fn merged_map_joins_split_entries() {
         let r = |start, end, kind| FirmwareRegion { start, end, kind };
-        let m = merged_map(&[r(0x100000, 0x1000000, RegionKind::Usable), r(0x1000000, 0x2000000, RegionKind::Usable), r(0x2000000, 0x3000000, RegionKind::Reserved)]);
+        let m = merged_map(&[
+            r(0x100000, 0x1000000, RegionKind::Usable),
+            r(0x1000000, 0x2000000, RegionKind::Usable),
+            r(0x2000000, 0x3000000, RegionKind::Reserved),
+        ]);
         assert_eq!(m, vec![(0x100000, 0x2000000, RegionKind::Usable), (0x2000000, 0x3000000, RegionKind::Reserved)]);
     }
 }

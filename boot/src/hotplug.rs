@@ -87,7 +87,11 @@ pub(crate) struct Qmp {
 }
 
 impl Qmp {
-    pub(crate) fn connect(path: &PathBuf, deadline: Instant, transcript: Arc<Mutex<Vec<String>>>) -> Result<Qmp, String> {
+    pub(crate) fn connect(
+        path: &PathBuf,
+        deadline: Instant,
+        transcript: Arc<Mutex<Vec<String>>>,
+    ) -> Result<Qmp, String> {
         let stream = loop {
             match UnixStream::connect(path) {
                 Ok(s) => break s,
@@ -234,9 +238,11 @@ pub struct Driven {
 /// Prepares `cfg` for a run driven over QMP: a fresh socket path (removed first) passed with `-qmp`, and a line
 /// hook that sends every serial line to the returned receiver.
 pub(crate) fn qmp_harness(cfg: &mut RunConfig, tag: &str) -> (PathBuf, mpsc::Receiver<String>) {
-    let sock = qemu::target_dir()
-        .join("memlab")
-        .join(format!("qmp-{tag}{}-{}.sock", std::process::id(), qemu::unique_suffix()));
+    let sock = qemu::target_dir().join("memlab").join(format!(
+        "qmp-{tag}{}-{}.sock",
+        std::process::id(),
+        qemu::unique_suffix()
+    ));
     let _ = std::fs::create_dir_all(sock.parent().expect("has a parent"));
     let _ = std::fs::remove_file(&sock);
     cfg.extra_qemu_args.push("-qmp".into());

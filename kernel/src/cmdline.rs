@@ -158,7 +158,11 @@ pub const KEYS: &[Key] = &[
     },
     Key { spec: KeySpec::new("numa", ValueKind::Choice(&["off"]), "one NUMA node"), set: |o, _| Ok(o.numa_off = true) },
     Key {
-        spec: KeySpec::new("movable_node", ValueKind::Flag, "hot-pluggable memory is ZONE_MOVABLE (Linux movable_node)"),
+        spec: KeySpec::new(
+            "movable_node",
+            ValueKind::Flag,
+            "hot-pluggable memory is ZONE_MOVABLE (Linux movable_node)",
+        ),
         set: |o, _| Ok(o.movable_node = true),
     },
     Key {

@@ -13,8 +13,8 @@ use alloc::vec::Vec;
 use mm::layout::{normalize, LayoutOptions, RegionKind};
 
 use crate::acpi::Numa;
-use crate::selftest::{SelfTest, TestResult};
 use crate::facts::get as facts;
+use crate::selftest::{SelfTest, TestResult};
 use crate::{check, check_eq};
 
 /// Every self-test, in the order they run.

@@ -181,8 +181,7 @@ impl Mm {
         };
         let hotpluggable = if opts.movable_node { hotpluggable_memory(layout) } else { Vec::new() };
         let flags = zones::MemblockFlags { hotpluggable: &hotpluggable, ..Default::default() };
-        let mut zones =
-            zones::compute_zones_with(&memblock.memory, layout.nr_node_ids().max(1), &zone_opts, &flags)?;
+        let mut zones = zones::compute_zones_with(&memblock.memory, layout.nr_node_ids().max(1), &zone_opts, &flags)?;
         policy.adjust_zones(&mut zones, &memblock.memory);
 
         let mut lines = Vec::new();

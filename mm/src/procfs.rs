@@ -268,7 +268,17 @@ pub fn zoneinfo_lines(mm: &Mm, buddy: &Buddy) -> (u64, Vec<String>) {
         if mm.opts.zone_device {
             protection.push(*protection.last().unwrap_or(&0));
         }
-        zone_block(&mut out, zm.nid, zm.zone.name(), free, (w.min, w.low, w.high), z.spanned_pages, z.present_pages, zm.managed_pages, &protection);
+        zone_block(
+            &mut out,
+            zm.nid,
+            zm.zone.name(),
+            free,
+            (w.min, w.low, w.high),
+            z.spanned_pages,
+            z.present_pages,
+            zm.managed_pages,
+            &protection,
+        );
         if z.populated() {
             out.push(format!("      nr_free_pages {}", free));
             out.push(format!("  start_pfn:           {}", z.zone_start_pfn));
@@ -330,9 +340,7 @@ pub fn dump_lines(mm: &Mm, buddy: &Buddy, event: &str) -> Vec<String> {
     out.extend(zoneinfo);
     out.push(String::from("@@end zoneinfo"));
     out.push(String::from("@@begin pagetypeinfo"));
-    out.push(String::from(
-        "Number of blocks type     Unmovable      Movable  Reclaimable   HighAtomic      Isolate ",
-    ));
+    out.push(String::from("Number of blocks type     Unmovable      Movable  Reclaimable   HighAtomic      Isolate "));
     for (nid, zone, c) in pageblock_counts(mm) {
         let mut line = format!("Node {}, zone {:>8} ", nid, zone.name());
         for n in c {

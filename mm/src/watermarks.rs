@@ -178,7 +178,11 @@ pub fn setup(zones: &[ZoneManaged]) -> (u64, Vec<ZoneWatermarks>) {
 
 /// [`setup`] under `rules`; `min_free_kbytes`, when given, is used as it is (a value read from a running
 /// kernel, or set by the user) instead of being computed.
-pub fn setup_with(zones: &[ZoneManaged], rules: Rules, min_free_kbytes_given: Option<u64>) -> (u64, Vec<ZoneWatermarks>) {
+pub fn setup_with(
+    zones: &[ZoneManaged],
+    rules: Rules,
+    min_free_kbytes_given: Option<u64>,
+) -> (u64, Vec<ZoneWatermarks>) {
     let kbytes = match min_free_kbytes_given {
         Some(k) => k,
         None => {

@@ -366,7 +366,8 @@ fn memmap_on_memory_keeps_the_memmap_on_the_dimm() {
 fn movable_node_decides_the_default_zone() {
     let (mm, _b) = boot(&m4000(), "upstream");
     assert_eq!(mm.zone_for_online(0, DIMM, DIMM_PAGES, OnlinePolicy::Auto), ZoneType::Normal);
-    let mut layout = Layout::from_memory_ranges(&[m(1, 0x9f, 0), m(0x100, 0x80000, 0), m(0x80000, 0xbffe0, 1)]).unwrap();
+    let mut layout =
+        Layout::from_memory_ranges(&[m(1, 0x9f, 0), m(0x100, 0x80000, 0), m(0x80000, 0xbffe0, 1)]).unwrap();
     layout.numa = vec![
         mm::layout::NumaAffinity { nid: 0, start: 0, end: 0x80000 << 12, hotplug: false },
         mm::layout::NumaAffinity { nid: 1, start: 0x80000 << 12, end: 0xc0000 << 12, hotplug: true },

@@ -200,7 +200,11 @@ fn dump(event: &str, errors: &mut Vec<String>) -> DumpStats {
     }
     let _ = writeln!(out, "@@begin sysctl");
     for k in ["min_free_kbytes", "watermark_scale_factor", "lowmem_reserve_ratio"] {
-        let _ = writeln!(out, "{k}={}", read_trim(&format!("/proc/sys/vm/{k}")).split_whitespace().collect::<Vec<_>>().join(","));
+        let _ = writeln!(
+            out,
+            "{k}={}",
+            read_trim(&format!("/proc/sys/vm/{k}")).split_whitespace().collect::<Vec<_>>().join(",")
+        );
     }
     let _ = writeln!(out, "@@end sysctl");
     let bs = block_size();
@@ -361,7 +365,9 @@ fn main() {
                     set_state(&ids, "offline")
                 }
                 "dump" => Vec::new(),
-                other => vec![format!("unknown command {other:?}; accepted: online, online_movable, online_kernel, offline, dump, end")],
+                other => vec![format!(
+                    "unknown command {other:?}; accepted: online, online_movable, online_kernel, offline, dump, end"
+                )],
             };
             for l in &lines {
                 println!("@@action {n} {l}");

@@ -9,10 +9,20 @@
 /// One archive member.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Entry<'a> {
-    Dir { name: &'a str },
-    File { name: &'a str, mode: u32, data: &'a [u8] },
+    Dir {
+        name: &'a str,
+    },
+    File {
+        name: &'a str,
+        mode: u32,
+        data: &'a [u8],
+    },
     /// A character device node (`/dev/console` is 5:1): init's standard input and output.
-    CharDev { name: &'a str, major: u32, minor: u32 },
+    CharDev {
+        name: &'a str,
+        major: u32,
+        minor: u32,
+    },
 }
 
 const S_IFDIR: u32 = 0o040000;

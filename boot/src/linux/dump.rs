@@ -196,7 +196,9 @@ fn parse_pagetypeinfo(lines: &[&str], d: &mut Dump) {
 
 fn parse_buddyinfo(lines: &[&str], d: &mut Dump) {
     for l in lines {
-        match node_zone(l).and_then(|(n, z, tail)| Some((n, z, tail.split_whitespace().map(num).collect::<Option<Vec<_>>>()?))) {
+        match node_zone(l)
+            .and_then(|(n, z, tail)| Some((n, z, tail.split_whitespace().map(num).collect::<Option<Vec<_>>>()?)))
+        {
             Some((n, z, c)) => {
                 d.buddyinfo.insert((n, z), c);
             }
@@ -391,7 +393,9 @@ memoryX broken
 
     #[test]
     fn runs_out_of_order_are_sorted_and_never_panic() {
-        let d = parse("@@dump boot\n@@begin kpageflags\n0x40000 8 BUDDY\n0x0 0x40000 OTHER\n0x8000 16 NOPAGE\n@@end kpageflags\n");
+        let d = parse(
+            "@@dump boot\n@@begin kpageflags\n0x40000 8 BUDDY\n0x0 0x40000 OTHER\n0x8000 16 NOPAGE\n@@end kpageflags\n",
+        );
         let d = &d[0];
         assert_eq!(d.kpageflags[0].0, 0);
         // Overlapping runs (a broken log) still give clipped, non-empty answers.

@@ -91,7 +91,12 @@ fn unpacked(dir: &Path, package: &str) -> Option<LinuxImage> {
     let release = package.strip_prefix("linux-image-")?.trim_end_matches("-unsigned").to_string();
     let vmlinuz = dir.join("boot").join(format!("vmlinuz-{release}"));
     let config = dir.join("boot").join(format!("config-{release}"));
-    (vmlinuz.is_file() && config.is_file()).then(|| LinuxImage { package: package.to_string(), release, vmlinuz, config })
+    (vmlinuz.is_file() && config.is_file()).then(|| LinuxImage {
+        package: package.to_string(),
+        release,
+        vmlinuz,
+        config,
+    })
 }
 
 /// The newest image already unpacked under `root` (used when apt cannot be asked).
@@ -111,7 +116,8 @@ static LOCK: Mutex<()> = Mutex::new(());
 pub fn ensure() -> Result<LinuxImage, Unavailable> {
     let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let root = target_dir().join("memlab").join("linux");
-    std::fs::create_dir_all(&root).map_err(|e| Unavailable(format!("memlab: cannot create {}: {e}", root.display())))?;
+    std::fs::create_dir_all(&root)
+        .map_err(|e| Unavailable(format!("memlab: cannot create {}: {e}", root.display())))?;
     let log = root.join("apt.log");
     let package = match resolve(&log) {
         Ok(p) => p,
@@ -138,13 +144,11 @@ pub fn ensure() -> Result<LinuxImage, Unavailable> {
     });
     let _ = std::fs::remove_dir_all(&tmp);
     result.map_err(|e| {
-        Unavailable(format!(
-            "memlab: linux: getting {package} failed: {e} (see {}); run: {FIX_COMMAND}",
-            log.display()
-        ))
+        Unavailable(format!("memlab: linux: getting {package} failed: {e} (see {}); run: {FIX_COMMAND}", log.display()))
     })?;
-    unpacked(&dir, &package)
-        .ok_or_else(|| Unavailable(format!("memlab: linux: {package} holds no /boot/vmlinuz; the package cannot be used")))
+    unpacked(&dir, &package).ok_or_else(|| {
+        Unavailable(format!("memlab: linux: {package} holds no /boot/vmlinuz; the package cannot be used"))
+    })
 }
 
 fn download_and_unpack(package: &str, tmp: &Path, log: &Path) -> Result<(), String> {

@@ -118,7 +118,12 @@ pub fn qemu_command(
 }
 
 /// How a Linux run ended, from what it printed.
-pub fn status_of(timed_out: bool, qemu_status: Option<i32>, serial: &str, agent: Option<&serde_json::Value>) -> RunStatus {
+pub fn status_of(
+    timed_out: bool,
+    qemu_status: Option<i32>,
+    serial: &str,
+    agent: Option<&serde_json::Value>,
+) -> RunStatus {
     if timed_out {
         return RunStatus::Timeout;
     }
@@ -148,9 +153,9 @@ pub fn boot_with(
     let tools = setup::host_tools(cfg.firmware, &logs).map_err(|e| (RunStatus::Setup, e.0))?;
     let image = fetch::ensure().map_err(|e| (RunStatus::LinuxUnavailable, e.0))?;
     let initrd = initramfs().map_err(|e| (RunStatus::Setup, e.0))?;
-    std::fs::create_dir_all(&logs).map_err(|e| (RunStatus::Setup, format!("memlab: cannot create {}: {e}", logs.display())))?;
-    let log_path =
-        logs.join(format!("linux-{}-{}-{}.log", cfg.profile.name, cfg.firmware.name(), unique_suffix()));
+    std::fs::create_dir_all(&logs)
+        .map_err(|e| (RunStatus::Setup, format!("memlab: cannot create {}: {e}", logs.display())))?;
+    let log_path = logs.join(format!("linux-{}-{}-{}.log", cfg.profile.name, cfg.firmware.name(), unique_suffix()));
     let log_file = std::fs::File::create(&log_path)
         .map_err(|e| (RunStatus::Setup, format!("memlab: cannot create {}: {e}", log_path.display())))?;
     let command = qemu_command(cfg, &tools, &image, &initrd);
@@ -198,11 +203,9 @@ pub fn describe(out: &LinuxOutcome, timeout: Option<Duration>) -> String {
             timeout.unwrap_or(qemu::DEFAULT_TIMEOUT).as_secs_f64(),
             out.status.code()
         ),
-        RunStatus::Panic => format!(
-            "memlab: linux: {} (status {})",
-            out.panic.as_deref().unwrap_or("Kernel panic"),
-            out.status.code()
-        ),
+        RunStatus::Panic => {
+            format!("memlab: linux: {} (status {})", out.panic.as_deref().unwrap_or("Kernel panic"), out.status.code())
+        }
         RunStatus::QemuFailed => format!(
             "memlab: linux: QEMU ended without booting Linux: {} (status {})",
             out.qemu_stderr.trim().lines().last().unwrap_or("no error line"),
@@ -210,11 +213,7 @@ pub fn describe(out: &LinuxOutcome, timeout: Option<Duration>) -> String {
         ),
         s => format!(
             "memlab: linux: Linux booted but the agent did not finish{} (status {})",
-            out.agent
-                .as_ref()
-                .and_then(|a| a.get("errors"))
-                .map(|e| format!(": {e}"))
-                .unwrap_or_default(),
+            out.agent.as_ref().and_then(|a| a.get("errors")).map(|e| format!(": {e}")).unwrap_or_default(),
             s.code()
         ),
     }

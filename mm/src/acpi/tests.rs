@@ -220,8 +220,7 @@ fn limits_are_named() {
     let e = map_nodes(&srat(2, many)).unwrap_err();
     assert_eq!(e, AcpiError::TooManyEntries { what: "proximity domains (MAX_NUMNODES)", max: 64 });
     assert_eq!(e.to_string(), "ACPI: more than 64 proximity domains (MAX_NUMNODES)");
-    let many: Vec<SratEntry> =
-        (0..=NR_NODE_MEMBLKS as u64).map(|i| mem(0, i << 20, (i << 20) + 4096, EN)).collect();
+    let many: Vec<SratEntry> = (0..=NR_NODE_MEMBLKS as u64).map(|i| mem(0, i << 20, (i << 20) + 4096, EN)).collect();
     assert!(matches!(map_nodes(&srat(2, many)), Err(AcpiError::TooManyEntries { max: 128, .. })));
     let s = srat(2, vec![mem(0, u64::MAX - 5, u64::MAX, EN)]);
     let mut s2 = s.clone();
@@ -412,10 +411,7 @@ fn malformed_entries() {
     assert_eq!(e.to_string(), "ACPI: SRAT entry type 1 at offset 0x30 has length 0");
     let e = parse_srat(&srat_with_raw_entries(&[1, 40, 0, 0])).unwrap_err();
     assert_eq!(e, AcpiError::EntryPastEnd { offset: 48, entry_type: 1, length: 40, table_len: 52 });
-    assert_eq!(
-        e.to_string(),
-        "ACPI: SRAT entry type 1 at offset 0x30 with length 40 runs past the table end (0x34)"
-    );
+    assert_eq!(e.to_string(), "ACPI: SRAT entry type 1 at offset 0x30 with length 40 runs past the table end (0x34)");
     let e = parse_srat(&srat_with_raw_entries(&[9, 2, 7])).unwrap_err();
     assert_eq!(e, AcpiError::PartialEntryHeader { offset: 50, table_len: 51 });
     let mut raw = [0u8; 16];
@@ -427,10 +423,7 @@ fn malformed_entries() {
     let mut raw = vec![0u8; 32];
     raw[0] = 1;
     raw[1] = 32;
-    assert!(matches!(
-        parse_srat(&srat_with_raw_entries(&raw)),
-        Err(AcpiError::BadEntryLength { expected: 40, .. })
-    ));
+    assert!(matches!(parse_srat(&srat_with_raw_entries(&raw)), Err(AcpiError::BadEntryLength { expected: 40, .. })));
     raw[0] = 2;
     raw[1] = 20;
     assert!(matches!(
@@ -505,11 +498,9 @@ fn arb_entry() -> impl Strategy<Value = SratEntry> {
         (any::<u32>(), any::<u8>(), any::<u32>()).prop_map(|(proximity_domain, apic_id, flags)| {
             SratEntry::LocalApic(LocalApicAffinity { proximity_domain, apic_id, flags })
         }),
-        (any::<u32>(), any::<u64>(), any::<u64>(), any::<u32>()).prop_map(
-            |(proximity_domain, base, length, flags)| {
-                SratEntry::Memory(MemoryAffinity { proximity_domain, base, length, flags })
-            }
-        ),
+        (any::<u32>(), any::<u64>(), any::<u64>(), any::<u32>()).prop_map(|(proximity_domain, base, length, flags)| {
+            SratEntry::Memory(MemoryAffinity { proximity_domain, base, length, flags })
+        }),
         (any::<u32>(), any::<u32>(), any::<u32>()).prop_map(|(proximity_domain, x2apic_id, flags)| {
             SratEntry::X2Apic(X2ApicAffinity { proximity_domain, x2apic_id, flags })
         }),

@@ -41,10 +41,7 @@ fn simple_words_in_order() {
 #[test]
 fn quotes_like_linux() {
     assert_eq!(p("selftest=\"heap and acpi\"").unwrap(), vec![("selftest", Value::Text("heap and acpi"))]);
-    assert_eq!(
-        p("\"selftest=a b\" quiet").unwrap(),
-        vec![("selftest", Value::Text("a b")), ("quiet", Value::Flag)]
-    );
+    assert_eq!(p("\"selftest=a b\" quiet").unwrap(), vec![("selftest", Value::Text("a b")), ("quiet", Value::Flag)]);
     assert_eq!(p("selftest=\"\"").unwrap(), vec![("selftest", Value::Text(""))]);
     assert_eq!(p("selftest=").unwrap(), vec![("selftest", Value::Text(""))]);
     // Inner quotes stay (Linux strips only the outer pair).
@@ -106,8 +103,9 @@ fn error_messages_exact() {
     assert_eq!(msg(&long), "cmdline: 2400 bytes long; at most 2048 (COMMAND_LINE_SIZE) are accepted");
     assert!(msg("memmap=1M$").contains("(no number)"));
     assert!(msg("memmap=1M,,2M").contains("(empty item in the comma-separated list)"));
-    assert!(msg("memmap=0xffffffffffffffff$1")
-        .contains("(range start 0x1 + size 0xffffffffffffffff overflows 64 bits)"));
+    assert!(
+        msg("memmap=0xffffffffffffffff$1").contains("(range start 0x1 + size 0xffffffffffffffff overflows 64 bits)")
+    );
     assert!(msg("memmap=1M%0-99999999999").contains("(e820 type 99999999999 does not fit in 32 bits)"));
     assert!(msg("memmap=1M^2M").contains("(trailing \"^2M\" after the number)"));
 }
@@ -129,11 +127,7 @@ fn repeating_memmap() {
         vec![
             (
                 "memmap",
-                Value::Memmap(vec![MemmapEntry::Add {
-                    kind: MemmapKind::Reserved,
-                    size: 64 << 20,
-                    start: 0x10000000
-                }])
+                Value::Memmap(vec![MemmapEntry::Add { kind: MemmapKind::Reserved, size: 64 << 20, start: 0x10000000 }])
             ),
             (
                 "memmap",
@@ -144,14 +138,8 @@ fn repeating_memmap() {
                 ])
             ),
             ("memmap", Value::Memmap(vec![MemmapEntry::Limit { size: 2 << 30 }])),
-            (
-                "memmap",
-                Value::Memmap(vec![MemmapEntry::Add { kind: MemmapKind::Pram, size: 1 << 30, start: 4 << 30 }])
-            ),
-            (
-                "memmap",
-                Value::Memmap(vec![MemmapEntry::Add { kind: MemmapKind::Acpi, size: 4096, start: 0x9f000 }])
-            ),
+            ("memmap", Value::Memmap(vec![MemmapEntry::Add { kind: MemmapKind::Pram, size: 1 << 30, start: 4 << 30 }])),
+            ("memmap", Value::Memmap(vec![MemmapEntry::Add { kind: MemmapKind::Acpi, size: 4096, start: 0x9f000 }])),
         ]
     );
     assert_eq!(
@@ -226,9 +214,9 @@ fn arb_value(kind: ValueKind) -> BoxedStrategy<Value<'static>> {
         ValueKind::Choice(list) => proptest::sample::select(list).prop_map(Value::Choice).boxed(),
         ValueKind::Number => any::<u64>().prop_map(Value::Number).boxed(),
         ValueKind::Integer => any::<u64>().prop_map(Value::Integer).boxed(),
-        ValueKind::Text => proptest::sample::select(&["", "a", "heap acpi", "x=y", "a\tb", "ünï"][..])
-            .prop_map(Value::Text)
-            .boxed(),
+        ValueKind::Text => {
+            proptest::sample::select(&["", "a", "heap acpi", "x=y", "a\tb", "ünï"][..]).prop_map(Value::Text).boxed()
+        }
         ValueKind::Flag => Just(Value::Flag).boxed(),
         ValueKind::MemmapSpec => proptest::collection::vec(
             prop_oneof![
@@ -239,18 +227,8 @@ fn arb_value(kind: ValueKind) -> BoxedStrategy<Value<'static>> {
                     size,
                     start
                 }),
-                (
-                    0u64..1 << 50,
-                    0u64..1 << 50,
-                    proptest::option::of(any::<u32>()),
-                    proptest::option::of(any::<u32>())
-                )
-                    .prop_map(|(size, start, from, to)| MemmapEntry::Update {
-                        size,
-                        start,
-                        from,
-                        to
-                    }),
+                (0u64..1 << 50, 0u64..1 << 50, proptest::option::of(any::<u32>()), proptest::option::of(any::<u32>()))
+                    .prop_map(|(size, start, from, to)| MemmapEntry::Update { size, start, from, to }),
             ],
             1..4,
         )

@@ -377,14 +377,7 @@ fn arb_kind() -> impl Strategy<Value = RegionKind> {
 fn arb_log() -> impl Strategy<Value = BootLog> {
     let region = || (0u64..1 << 40, 1u64..1 << 36, arb_kind()).prop_map(|(s, l, k)| fr(s, s + l, k));
     let srat = (0u32..64, 0u32..300, 0u64..1 << 40, 1u64..1 << 36, any::<bool>(), any::<bool>()).prop_map(
-        |(nid, pxm, s, l, hotplug, non_volatile)| SratLine {
-            nid,
-            pxm,
-            start: s,
-            end: s + l,
-            hotplug,
-            non_volatile,
-        },
+        |(nid, pxm, s, l, hotplug, non_volatile)| SratLine { nid, pxm, start: s, end: s + l, hotplug, non_volatile },
     );
     let pfn_range = (0u64..1 << 28, 1u64..1 << 24);
     let zones =
@@ -454,9 +447,7 @@ fn render(l: &BootLog) -> Vec<String> {
         v.push("Zone ranges:".to_string());
         for t in [ZoneType::Dma, ZoneType::Dma32, ZoneType::Normal, ZoneType::Movable] {
             match z.get(t) {
-                Some((s, e)) => {
-                    v.push(format!("  {:<8} [mem {:#018x}-{:#018x}]", t.name(), s << 12, (e << 12) - 1))
-                }
+                Some((s, e)) => v.push(format!("  {:<8} [mem {:#018x}-{:#018x}]", t.name(), s << 12, (e << 12) - 1)),
                 None => v.push(format!("  {:<8} empty", t.name())),
             }
         }

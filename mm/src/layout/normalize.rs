@@ -97,9 +97,16 @@ pub fn normalize(
     if memory.is_empty() {
         return Err(LayoutError::NoMemory);
     }
-    Ok(Layout { regions, memory, reserved: merge_reservations(reserved), numa, uncovered_bytes, notes, possible_nodes: 0 })
+    Ok(Layout {
+        regions,
+        memory,
+        reserved: merge_reservations(reserved),
+        numa,
+        uncovered_bytes,
+        notes,
+        possible_nodes: 0,
+    })
 }
-
 
 /// Splits the regions at every boundary and gives each elementary interval the kind of highest precedence.
 ///

@@ -34,10 +34,7 @@ fn qemu_m4000_normalizes_to_linux_memblock() {
             MemRange { start_pfn: 0x100000, end_pfn: 0x13a000, nid: 0 },
         ]
     );
-    assert_eq!(
-        l.reserved,
-        vec![Reservation { start_pfn: 0x1000, end_pfn: 0x1571, reason: ReserveReason::Bootloader }]
-    );
+    assert_eq!(l.reserved, vec![Reservation { start_pfn: 0x1000, end_pfn: 0x1571, reason: ReserveReason::Bootloader }]);
     // The two bootloader regions merged into one region, as did nothing else.
     assert_eq!(l.regions.len(), 10);
     assert!(l.notes.iter().any(|n| matches!(n, LayoutNote::TrimmedRam { end_pfn: 0x9f, .. })));
@@ -98,28 +95,17 @@ fn overlaps_resolved_by_precedence_and_noted() {
         &LayoutOptions::default(),
     )
     .unwrap();
-    assert_eq!(
-        l.regions,
-        vec![fr(0, 0x8000, Usable), fr(0x8000, 0x1f000, Reserved), fr(0x1f000, 0x30000, AcpiNvs)]
-    );
+    assert_eq!(l.regions, vec![fr(0, 0x8000, Usable), fr(0x8000, 0x1f000, Reserved), fr(0x1f000, 0x30000, AcpiNvs)]);
     assert_eq!(l.notes.len(), 3);
     assert_eq!(l.notes[2], LayoutNote::RamAtPfnZero { end_pfn: 8 });
-    assert!(matches!(
-        l.notes[0],
-        LayoutNote::Overlap { start: 0x8000, end: 0x10000, winner: Reserved, loser: Usable }
-    ));
+    assert!(matches!(l.notes[0], LayoutNote::Overlap { start: 0x8000, end: 0x10000, winner: Reserved, loser: Usable }));
     assert_eq!(l.memory, vec![MemRange { start_pfn: 0, end_pfn: 8, nid: 0 }]);
 }
 
 #[test]
 fn unsorted_duplicates_and_empty_regions() {
     let l = normalize(
-        &[
-            fr(0x100000, 0x200000, Usable),
-            fr(0, 0x1000, Usable),
-            fr(0x100000, 0x200000, Usable),
-            fr(5, 5, Reserved),
-        ],
+        &[fr(0x100000, 0x200000, Usable), fr(0, 0x1000, Usable), fr(0x100000, 0x200000, Usable), fr(5, 5, Reserved)],
         &[],
         &LayoutOptions::default(),
     )
@@ -138,10 +124,7 @@ fn unsorted_duplicates_and_empty_regions() {
 #[test]
 fn errors_are_named() {
     let o = LayoutOptions::default();
-    assert_eq!(
-        normalize(&[fr(10, 5, Usable)], &[], &o),
-        Err(LayoutError::Inverted { index: 0, start: 10, end: 5 })
-    );
+    assert_eq!(normalize(&[fr(10, 5, Usable)], &[], &o), Err(LayoutError::Inverted { index: 0, start: 10, end: 5 }));
     assert!(matches!(normalize(&[fr(0, 1 << 47, Usable)], &[], &o), Err(LayoutError::BeyondPhysmem { .. })));
     assert!(normalize(&[fr(0, 1 << 47, Usable)], &[], &LayoutOptions::five_level()).is_ok());
     let many: Vec<_> = (0..E820_MAX_ENTRIES as u64 + 1).map(|i| fr(i << 20, (i << 20) + 4096, Usable)).collect();

@@ -50,9 +50,9 @@
 //!   [`WalkReport::skip_left_set`]. The other walkers only read.
 
 mod compaction;
+mod ctx;
 mod dumps;
 mod isolation;
-mod ctx;
 mod report;
 
 use alloc::collections::{BTreeMap, BTreeSet};
@@ -62,9 +62,9 @@ use alloc::vec::Vec;
 use core::fmt;
 
 pub use compaction::{CompactionFree, CompactionMigrate, FastIsolate, ZoneContiguous};
+pub use ctx::*;
 pub use dumps::{KPageFlags, PageOwner, PageTypeInfo};
 pub use isolation::{IsolateRange, OfflineAnswer, OfflineCheck};
-pub use ctx::*;
 pub use report::*;
 
 use crate::consts::*;

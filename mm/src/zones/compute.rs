@@ -211,7 +211,12 @@ pub(super) struct SpanContext<'a> {
 
 /// Linux's `zone_spanned_pages_in_node` with `adjust_zone_range_for_zone_movable`: returns the zone's
 /// `(start, end)` as Linux leaves them (possibly outside the node when the zone is empty) and the spanned pages.
-pub(super) fn zone_spanned_pages_in_node(ctx: &SpanContext<'_>, nid: u32, z: ZoneType, node: (u64, u64)) -> (u64, u64, u64) {
+pub(super) fn zone_spanned_pages_in_node(
+    ctx: &SpanContext<'_>,
+    nid: u32,
+    z: ZoneType,
+    node: (u64, u64),
+) -> (u64, u64, u64) {
     let (node_start, node_end) = node;
     let (low, high) = (ctx.lowest[z.index()], ctx.highest[z.index()]);
     let mut zone_start = node_start.clamp(low, high.max(low));

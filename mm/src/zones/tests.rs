@@ -238,10 +238,7 @@ fn kernelcore_examples_from_real_logs() {
     let z = compute(&mem, 2, opts);
     let mut out = String::new();
     print_movable_zone_start(&mut out, &z).unwrap();
-    assert_eq!(
-        out,
-        "Movable zone start for each node\n  Node 0: 0x0000000100000000\n  Node 1: 0x0000000140000000\n"
-    );
+    assert_eq!(out, "Movable zone start for each node\n  Node 0: 0x0000000100000000\n  Node 1: 0x0000000140000000\n");
 
     // Chao Fan on linux-mm (2018): one node, kernelcore=50%, "Node 0: 0x000000011b000000".
     // totalpages = 158 + 786135 + 1005568 = 1791861; kernelcore = 1791861 * 100 * 50 / 10000 = 895930;
@@ -363,9 +360,8 @@ fn nodes_entirely_movable() {
     // movable_node with node 3 hot-pluggable.
     let hot = [PfnRange { start_pfn: 0x340000, end_pfn: 0x440000 }];
     let opts = ZoneOptions { movable_node: true, kernelcore: Some(CoreSpec::Pages(4)), ..ZoneOptions::default() };
-    let z =
-        compute_zones_with(&qemu_4node(), 4, &opts, &MemblockFlags { hotpluggable: &hot, ..Default::default() })
-            .unwrap();
+    let z = compute_zones_with(&qemu_4node(), 4, &opts, &MemblockFlags { hotpluggable: &hot, ..Default::default() })
+        .unwrap();
     assert_eq!(z.zone_movable_pfn, vec![0, 0, 0, 0x340000]);
     assert_eq!(z.notes, vec![ZoneNote::CoreOptionsIgnoredForMovableNode]);
     assert_eq!(span(z.nodes[3].zone(Normal)), (0, 0, 0));
@@ -374,9 +370,8 @@ fn nodes_entirely_movable() {
     // A hot-pluggable range in the middle of node 2, not MAX_ORDER aligned: rounded up.
     let hot = [PfnRange { start_pfn: 0x2a0001, end_pfn: 0x2c0000 }];
     let opts = ZoneOptions { movable_node: true, ..ZoneOptions::default() };
-    let z =
-        compute_zones_with(&qemu_4node(), 4, &opts, &MemblockFlags { hotpluggable: &hot, ..Default::default() })
-            .unwrap();
+    let z = compute_zones_with(&qemu_4node(), 4, &opts, &MemblockFlags { hotpluggable: &hot, ..Default::default() })
+        .unwrap();
     assert_eq!(z.zone_movable_pfn, vec![0, 0, 0x2a0400, 0]);
     assert_eq!(span(z.nodes[2].zone(Normal)), (0x240000, 0x60400, 0x60400));
     assert_eq!(span(z.nodes[2].zone(Movable)), (0x2a0400, 0x9fc00, 0x9fc00));
@@ -388,10 +383,7 @@ fn no_movable_zone_when_core_covers_everything() {
     let opts = ZoneOptions { kernelcore: Some(CoreSpec::Pages(total)), ..ZoneOptions::default() };
     let z = compute(&qemu_4node(), 4, opts);
     assert_eq!(z.zone_movable_pfn, vec![0; 4]);
-    assert_eq!(
-        z.notes,
-        vec![ZoneNote::KernelcoreCoversAllMemory { required_kernelcore: total, totalpages: total }]
-    );
+    assert_eq!(z.notes, vec![ZoneNote::KernelcoreCoversAllMemory { required_kernelcore: total, totalpages: total }]);
     // movablecore=100%: kernelcore becomes 0, which Linux reads as "not given": no ZONE_MOVABLE at all.
     let opts = ZoneOptions { movablecore: Some(CoreSpec::Percent(100)), ..ZoneOptions::default() };
     let z = compute(&qemu_4node(), 4, opts);
@@ -466,14 +458,8 @@ fn errors_are_named_and_displayed() {
     assert_eq!(compute_zones(&[], 1, &o), Err(ZoneError::NoMemory));
     assert_eq!(compute_zones(&[m(0, 1, 0)], 0, &o), Err(ZoneError::BadNodeCount { nr_nodes: 0 }));
     assert_eq!(compute_zones(&[m(0, 1, 0)], 65, &o), Err(ZoneError::BadNodeCount { nr_nodes: 65 }));
-    assert_eq!(
-        compute_zones(&[m(0, 1, 2)], 2, &o),
-        Err(ZoneError::NodeOutOfRange { index: 0, nid: 2, nr_nodes: 2 })
-    );
-    assert_eq!(
-        compute_zones(&[m(5, 5, 0)], 1, &o),
-        Err(ZoneError::EmptyRange { index: 0, start_pfn: 5, end_pfn: 5 })
-    );
+    assert_eq!(compute_zones(&[m(0, 1, 2)], 2, &o), Err(ZoneError::NodeOutOfRange { index: 0, nid: 2, nr_nodes: 2 }));
+    assert_eq!(compute_zones(&[m(5, 5, 0)], 1, &o), Err(ZoneError::EmptyRange { index: 0, start_pfn: 5, end_pfn: 5 }));
     assert_eq!(compute_zones(&[m(0, 10, 0), m(5, 20, 0)], 1, &o), Err(ZoneError::Unsorted { index: 1 }));
     assert!(matches!(compute_zones(&[m(0, 1 << 41, 0)], 1, &o), Err(ZoneError::BeyondPhysmem { .. })));
     let bad = ZoneOptions { movablecore: Some(CoreSpec::Percent(101)), ..o };
