@@ -305,10 +305,8 @@ fn zones(d: &mut Diff, l: &Dump, m: &Dump) {
     let (computed_kb, _) = watermarks::setup(&managed);
     // Exact when khugepaged's uncapped recommendation decides (it depends only on the populated zones); the
     // square root, and the 5% cap, use the managed counts of boot time, which later frees change.
-    let uncapped = watermarks::thp_applies(&managed, watermarks::Rules::LINUX_6_1) && {
-        let nr = managed.iter().filter(|z| z.present_pages > 0 && z.zone <= ZoneType::Normal).count() as u64;
-        computed_kb == mm::consts::PAGEBLOCK_NR_PAGES * nr * 11 * 4
-    };
+    let uncapped = watermarks::thp_applies(&managed, watermarks::Rules::LINUX_6_1)
+        && computed_kb == watermarks::thp_uncapped_pages(&managed) * 4;
     let field = "min_free_kbytes (memlab's rule on Linux's counts)";
     if uncapped {
         d.cmp(field, opt(l.min_free_kbytes), computed_kb.to_string());

@@ -548,10 +548,11 @@ impl Sparse {
     pub fn pfn_is_online(&self, pfn: u64) -> bool {
         self.pfn_valid(pfn)
             && self.section(pfn_to_section_nr(pfn)).is_some_and(|ms| {
+                // Memory pfns (the hand-over's case) always have their subsection bit: tested first.
                 ms.online()
-                    && (!self.online_checks_subsection
-                        || !ms.early()
-                        || ms.usage.subsection_map & (1 << subsection_index(pfn)) != 0)
+                    && (ms.usage.subsection_map & (1 << subsection_index(pfn)) != 0
+                        || !self.online_checks_subsection
+                        || !ms.early())
             })
     }
 

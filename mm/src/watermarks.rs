@@ -126,9 +126,14 @@ fn nr_free_buffer_pages(zones: &[ZoneManaged], high: &[u64]) -> u64 {
 /// khugepaged's `set_recommended_min_free_kbytes`: the recommendation in KiB (before comparing it with the
 /// current value), given the watermarks' high marks at that time.
 pub fn thp_recommended_kbytes(zones: &[ZoneManaged], high: &[u64]) -> u64 {
+    thp_uncapped_pages(zones).min(nr_free_buffer_pages(zones, high) / 20) * 4
+}
+
+/// khugepaged's recommendation before the 5% cap, in pages: two pageblocks per populated zone at or below
+/// ZONE_NORMAL, plus MIGRATE_PCPTYPES^2 more (it depends on nothing but which zones are populated).
+pub fn thp_uncapped_pages(zones: &[ZoneManaged]) -> u64 {
     let nr_zones = zones.iter().filter(|z| z.present_pages > 0 && z.zone <= ZoneType::Normal).count() as u64;
-    let pages = PAGEBLOCK_NR_PAGES * nr_zones * 2 + PAGEBLOCK_NR_PAGES * nr_zones * MIGRATE_PCPTYPES * MIGRATE_PCPTYPES;
-    pages.min(nr_free_buffer_pages(zones, high) / 20) * 4
+    PAGEBLOCK_NR_PAGES * nr_zones * 2 + PAGEBLOCK_NR_PAGES * nr_zones * MIGRATE_PCPTYPES * MIGRATE_PCPTYPES
 }
 
 /// Whether khugepaged's recommendation applies: THP on and at least 512 MiB managed (`hugepage_init`).
