@@ -58,6 +58,17 @@ pub const ZONES_PGOFF: u32 = NODES_PGOFF - ZONES_WIDTH;
 
 const _: () = assert!(ZONES_PGOFF >= pg::NR_PAGEFLAGS, "page-flags layout overflows into the flag bits");
 
+/// `page_zone_id`: the NODE | ZONE bits of the flags word, which are contiguous, so the id is
+/// `nid << ZONES_WIDTH | zone`.
+pub const ZONEID_MASK: u64 = (1 << (NODES_WIDTH + ZONES_WIDTH)) - 1;
+const _: () = assert!(NODES_PGOFF == ZONES_PGOFF + ZONES_WIDTH, "the node and zone fields must be contiguous");
+
+/// `page_zone_id` of a flags word (see [`ZONEID_MASK`]).
+#[inline(always)]
+pub const fn zone_id_of_flags(flags: u64) -> usize {
+    ((flags >> ZONES_PGOFF) & ZONEID_MASK) as usize
+}
+
 /// `page_type` base: types are set by clearing a bit below it (include/linux/page-flags.h).
 pub const PAGE_TYPE_BASE: u32 = 0xf000_0000;
 /// PG_buddy: the page heads a free buddy block; `private` holds its order.

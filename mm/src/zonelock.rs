@@ -6,7 +6,8 @@
 //!        ▼
 //!  ZonePages { sparse, zone id }  ──get_mut(pfn)──►  &mut Page   only if the page's flags link it to that zone
 //!
-//!  Allocator<'m> = &Buddy + the Mm borrowed exclusively for 'm, shared between CPUs (Send + Sync)
+//!  Shared<'m, L> = &L (the allocator, whose zone locks these are) + the Mm borrowed exclusively for 'm,
+//!                  shared between CPUs (Send + Sync); mm::buddy::Allocator is Shared<'m, Buddy>
 //! ```
 //! A free block's struct pages, and the list links threaded through them, belong to the zone the pages are
 //! linked to (`page_zone(page)`): the allocator writes a struct page only while it holds that zone's lock, and
@@ -14,7 +15,7 @@
 //! shared (memmap init, the hand-over and the walkers write it, all with `&mut Mm`), so reading it to find a
 //! page's zone races with nothing, as Linux's `page_zone()` relies on.
 //!
-//! [`Allocator`] is how several CPUs share the allocator: it borrows the `Mm` mutably for its lifetime, so nothing
+//! [`Shared`] is how several CPUs share the allocator: it borrows the `Mm` mutably for its lifetime, so nothing
 //! outside the allocator can read or write a struct page meanwhile, and every access to a struct page goes through
 //! a [`ZonePages`] of a locked zone. The pageblock checker (counters) sits behind its own lock, a leaf lock taken
 //! under a zone lock and never the other way round.
@@ -22,30 +23,23 @@
 //! # Lock order
 //! - `alloc_pages` locks the zones of the zonelist one at a time, in zonelist order, never two at once;
 //! - `free_pages` locks the one zone the page is linked to;
-//! - [`Allocator::check`] and the views lock every zone, in zone-id order, all at once (the documented exception:
+//! - `Buddy::check` and the views lock every zone, in zone-id order, all at once (the documented exception:
 //!   the check needs one consistent picture);
 //! - the checker lock is taken (briefly) under a zone lock, never the other way round.
 
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 
-use crate::buddy::{Buddy, FreeArea};
-use crate::page::{Page, PAGE_POISON_PATTERN, ZONES_PGOFF};
+use crate::page::{zone_id_of_flags, Page, PAGE_POISON_PATTERN};
 use crate::sparse::Sparse;
 use crate::usemap::PageblockChecker;
 use crate::zones::Zones;
-
-/// `page_zone_id`: the NODE | ZONE bits of a flags word (contiguous, so the id is `nid * 4 + zone`).
-#[inline(always)]
-pub(crate) const fn zone_id_of_flags(flags: u64) -> usize {
-    ((flags >> ZONES_PGOFF) & crate::buddy::ZONEID_MASK) as usize
-}
 
 /// The struct pages of one zone, while its lock is held. See the module documentation.
 pub(crate) struct ZonePages<'a> {
     sparse: &'a Sparse,
     zone_id: usize,
-    /// The allocator runs one call on one thread with the `Mm` borrowed mutably (see [`Allocator::exclusive`]):
+    /// The allocator runs one call on one thread with the `Mm` borrowed mutably (see [`Shared::exclusive`]):
     /// list links are written without re-reading the linked page's zone.
     exclusive: bool,
     /// Ties the value to the lock guard's borrow (it must not outlive the lock).
@@ -57,9 +51,9 @@ impl<'a> ZonePages<'a> {
     /// For all of `'a`, the caller holds the lock of zone `zone_id` of the allocator that manages `sparse` (or has
     /// exclusive access to that allocator and to the `Mm` owning `sparse`), and no reference to a struct page of
     /// `sparse` is used during `'a` except those handed out by a `ZonePages` of a locked zone: i.e. `sparse` is
-    /// borrowed from an `Mm` held mutably by an [`Allocator`] or by the caller. With `exclusive`, moreover, no other
+    /// borrowed from an `Mm` held mutably by a [`Shared`] or by the caller. With `exclusive`, moreover, no other
     /// thread accesses a struct page of `sparse` during `'a` and no other `ZonePages` of `sparse` hands out a
-    /// reference meanwhile (one call of [`Allocator::exclusive`], which locks one zone at a time).
+    /// reference meanwhile (one call of [`Shared::exclusive`], which locks one zone at a time).
     #[inline(always)]
     pub(crate) unsafe fn new(sparse: &'a Sparse, zone_id: usize, exclusive: bool) -> Self {
         ZonePages { sparse, zone_id, exclusive, _locked: PhantomData }
@@ -130,30 +124,40 @@ impl<'a> ZonePages<'a> {
     }
 }
 
-/// The allocator shared between CPUs: [`Buddy`] with the [`Mm`](crate::model::Mm) it manages borrowed mutably
-/// for `'m`. Every method takes `&self`; see the module documentation for what each locks.
-pub struct Allocator<'m> {
-    pub(crate) buddy: &'m Buddy,
+/// What a [`Shared`] locks: one lock per zone id, each protecting that zone's free area (the buddy allocator
+/// implements it; this module knows nothing else about it).
+pub trait ZoneLocks: Sync {
+    /// What one zone's lock protects.
+    type Area;
+    /// The lock of zone `zone_id` (an index into the allocator's zones).
+    fn zone_lock(&self, zone_id: usize) -> &spin::Mutex<Self::Area>;
+}
+
+/// An allocator `L` shared between CPUs, with the [`Mm`](crate::model::Mm) it manages borrowed mutably for
+/// `'m` (`mm::buddy::Allocator` is `Shared<'m, Buddy>`). Every method takes `&self`; see the module documentation
+/// for what each locks.
+pub struct Shared<'m, L> {
+    pub(crate) buddy: &'m L,
     pub(crate) sparse: &'m Sparse,
     pub(crate) zones: &'m Zones,
     pub(crate) checker: spin::Mutex<&'m mut PageblockChecker>,
-    /// Built by [`Allocator::exclusive`]: see there.
+    /// Built by [`Shared::exclusive`]: see there.
     exclusive: bool,
 }
 
-// SAFETY: an Allocator touches the Sparse only through (1) section metadata and the lookup cache, which nothing
-// writes during 'm (the Mm is borrowed mutably by the Allocator's creator), (2) the usemap, whose words are
+// SAFETY: a Shared touches the Sparse only through (1) section metadata and the lookup cache, which nothing
+// writes during 'm (the Mm is borrowed mutably by the Shared's creator), (2) the usemap, whose words are
 // atomics, and (3) struct pages, through ZonePages of locked zones only. The backing (the part of Sparse that is
-// not Sync) is never used. Zones and memblock ranges are only read. The checker is behind a Mutex, and the
-// Buddy's mutable state is behind its per-zone Mutexes.
-unsafe impl Sync for Allocator<'_> {}
-// SAFETY: as above: nothing in an Allocator is tied to the thread that created it.
-unsafe impl Send for Allocator<'_> {}
+// not Sync) is never used. Zones and memblock ranges are only read. The checker is behind a Mutex, and `L`'s
+// mutable state is behind its per-zone Mutexes (`L: ZoneLocks`, which is Sync).
+unsafe impl<L: ZoneLocks> Sync for Shared<'_, L> {}
+// SAFETY: as above: nothing in a Shared is tied to the thread that created it.
+unsafe impl<L: ZoneLocks> Send for Shared<'_, L> {}
 
-impl<'m> Allocator<'m> {
+impl<'m, L: ZoneLocks> Shared<'m, L> {
     /// Shares `buddy` and the `Mm` it was built from for `'m`.
-    pub fn new(buddy: &'m Buddy, mm: &'m mut crate::model::Mm) -> Allocator<'m> {
-        Allocator {
+    pub fn new(buddy: &'m L, mm: &'m mut crate::model::Mm) -> Shared<'m, L> {
+        Shared {
             buddy,
             sparse: &mm.sparse,
             zones: &mm.zones,
@@ -162,53 +166,32 @@ impl<'m> Allocator<'m> {
         }
     }
 
-    /// An allocator for one call on this thread: `Buddy::alloc_pages` / `Buddy::free_pages`, which borrow the `Mm`
-    /// mutably for the call, so no other thread can touch a struct page meanwhile. Private to this module; the only
-    /// users are [`Allocator::alloc_exclusive`] and [`Allocator::free_exclusive`], which make one call of
-    /// `alloc_pages` / `free_pages` (both hold one zone lock at a time) and drop it.
+    /// A shared allocator for one call on this thread, with the `Mm` borrowed mutably for that call, so no other
+    /// thread can touch a struct page meanwhile: list links are then written without re-reading the linked page's
+    /// zone ([`ZonePages::link_mut`]).
+    ///
+    /// # Safety
+    /// The caller makes one call on the returned value, on this thread, during which at most one zone is locked
+    /// at a time (the buddy's `alloc_pages` and `free_pages` are such calls), and then drops it.
     #[inline(always)]
-    fn exclusive(buddy: &'m Buddy, mm: &'m mut crate::model::Mm) -> Allocator<'m> {
-        Allocator { exclusive: true, ..Allocator::new(buddy, mm) }
+    pub(crate) unsafe fn exclusive(buddy: &'m L, mm: &'m mut crate::model::Mm) -> Shared<'m, L> {
+        Shared { exclusive: true, ..Shared::new(buddy, mm) }
     }
 
-    /// [`Allocator::alloc_pages`] on an [`Allocator::exclusive`].
+    /// Locks zone `zone_id` (an index into the allocator's zones): its free area, with its struct pages.
     #[inline(always)]
-    pub(crate) fn alloc_exclusive(
-        buddy: &Buddy,
-        mm: &mut crate::model::Mm,
-        order: u32,
-        highest_zone: crate::zones::ZoneType,
-        preferred_nid: u32,
-        mt: u64,
-    ) -> Result<u64, crate::buddy::AllocError> {
-        Allocator::exclusive(buddy, mm).alloc_pages(order, highest_zone, preferred_nid, mt)
-    }
-
-    /// [`Allocator::free_pages`] on an [`Allocator::exclusive`].
-    #[inline(always)]
-    pub(crate) fn free_exclusive(
-        buddy: &Buddy,
-        mm: &mut crate::model::Mm,
-        pfn: u64,
-        order: u32,
-    ) -> Result<(), crate::buddy::FreeError> {
-        Allocator::exclusive(buddy, mm).free_pages(pfn, order)
-    }
-
-    /// Locks zone `zone_id` (an index into the buddy's zones): its free area, with its struct pages.
-    #[inline(always)]
-    pub(crate) fn lock_zone(&self, zone_id: usize) -> LockedZone<'_> {
-        let area = self.buddy.areas[zone_id].lock();
+    pub(crate) fn lock_zone(&self, zone_id: usize) -> LockedZone<'_, L::Area> {
+        let area = self.buddy.zone_lock(zone_id).lock();
         // SAFETY: the guard of zone `zone_id`'s lock lives in the returned value next to the ZonePages and for
-        // the same borrow, and the Mm is borrowed mutably by this Allocator for 'm, so only ZonePages of locked
-        // zones hand out references to its struct pages. `exclusive` is only set by `Allocator::exclusive`, whose
-        // one call runs on this thread with the Mm borrowed mutably and holds one zone lock at a time.
+        // the same borrow, and the Mm is borrowed mutably by this Shared for 'm, so only ZonePages of locked
+        // zones hand out references to its struct pages. `exclusive` is only set by `Shared::exclusive`, whose
+        // contract is one call on this thread with one zone lock at a time.
         LockedZone { area, pages: unsafe { ZonePages::new(self.sparse, zone_id, self.exclusive) } }
     }
 }
 
 /// A locked zone: its free area and its struct pages.
-pub(crate) struct LockedZone<'g> {
-    pub(crate) area: spin::MutexGuard<'g, FreeArea>,
+pub(crate) struct LockedZone<'g, A> {
+    pub(crate) area: spin::MutexGuard<'g, A>,
     pub(crate) pages: ZonePages<'g>,
 }

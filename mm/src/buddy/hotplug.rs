@@ -9,7 +9,14 @@
 //! - after each call the allocator's own invariants ([`Buddy::check`]) hold, with the zone's span, present and
 //!   managed counts following the range.
 
-use super::*;
+use super::alloc::build_zonelists;
+use super::free_area::ZoneCx;
+use super::{Allocator, Buddy, BuddyError};
+use crate::model::Mm;
+use crate::page::{zone_id_of_flags, PG_BUDDY};
+use crate::zones::{ZoneType, Zones};
+use ::alloc::vec::Vec;
+use core::fmt;
 
 /// Why a range cannot be taken out of the buddy allocator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,7 +90,7 @@ impl Buddy {
                 if pfn + (1 << order) > end_pfn {
                     return Err(OfflineError::BlockStraddles { pfn, order });
                 }
-                let zi = page_zone_id(page);
+                let zi = zone_id_of_flags(page.flags);
                 if zi >= self.zones.len() {
                     return Err(OfflineError::NoZone { pfn });
                 }

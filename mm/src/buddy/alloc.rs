@@ -1,0 +1,114 @@
+//! Allocation: `alloc_pages` over the zonelist, `__rmqueue`, `__rmqueue_smallest` with `expand`, and the
+//! zonelists themselves (`build_zonelists`).
+
+use super::free_area::{head_index, ZoneCx};
+use super::{AllocError, Allocator};
+use crate::consts::*;
+use crate::sparse::migratetype;
+use crate::zones::{ZoneType, Zones, MAX_NR_ZONES};
+use ::alloc::vec::Vec;
+
+impl<'m> Allocator<'m> {
+    /// `alloc_pages`: a block of `2^order` pages from the first zone of `preferred_nid`'s zonelist, at or below
+    /// `highest_zone`, that has one (stealing from another migratetype if needed). Returns its first pfn.
+    /// Locks one zone at a time, in zonelist order.
+    pub fn alloc_pages(
+        &self,
+        order: u32,
+        highest_zone: ZoneType,
+        preferred_nid: u32,
+        mt: u64,
+    ) -> Result<u64, AllocError> {
+        if order > MAX_PAGE_ORDER {
+            return Err(AllocError::BadOrder { order });
+        }
+        if mt > migratetype::HIGHATOMIC {
+            return Err(AllocError::BadMigratetype { migratetype: mt });
+        }
+        let b = self.buddy;
+        let Some(zonelist) = b.zonelists.get(preferred_nid as usize) else {
+            return Err(AllocError::BadNode { nid: preferred_nid });
+        };
+        if self.sparse.id() != b.sparse_id {
+            return Err(AllocError::OtherMm);
+        }
+        for &zi in zonelist {
+            let zi = zi as usize;
+            if b.zones[zi].zone_type > highest_zone {
+                continue;
+            }
+            let mut lz = self.lock_zone(zi);
+            let mut cx = ZoneCx::new(self, zi, &mut lz.area, &mut lz.pages);
+            // The page comes back with post_alloc_hook done (refcount 1, order kept: see the module documentation).
+            if let Some(pfn) = cx.rmqueue(order, mt).map_err(|pfn| AllocError::Corrupted { pfn })? {
+                cx.area.allocated_pages += 1 << order;
+                return Ok(pfn);
+            }
+        }
+        Err(AllocError::NoMemory { order, highest_zone, nid: preferred_nid })
+    }
+}
+
+impl ZoneCx<'_, '_, '_> {
+    /// `__rmqueue`.
+    #[inline]
+    pub(super) fn rmqueue(&mut self, order: u32, mt: u64) -> Result<Option<u64>, u64> {
+        if let Some(pfn) = self.rmqueue_smallest(order, mt)? {
+            return Ok(Some(pfn));
+        }
+        if mt > migratetype::RECLAIMABLE {
+            return Ok(None);
+        }
+        let r = self.rmqueue_fallback(order, mt)?;
+        if r.is_some() {
+            self.area.stats.fallbacks += 1;
+        }
+        Ok(r)
+    }
+
+    /// `__rmqueue_smallest` + `expand`.
+    #[inline(always)]
+    pub(super) fn rmqueue_smallest(&mut self, order: u32, mt: u64) -> Result<Option<u64>, u64> {
+        let bits = self.area.nonempty[mt as usize] >> order;
+        if bits == 0 {
+            return Ok(None);
+        }
+        let current = order + bits.trailing_zeros();
+        let pfn = self.area.heads[head_index(current as usize, mt as usize)].next;
+        self.del_free_as(pfn, current, Some(order))?;
+        self.expand(pfn, order, current, mt)?;
+        Ok(Some(pfn))
+    }
+
+    /// `expand`: the upper halves of a split block go back to the lists of `mt`.
+    #[inline(always)]
+    pub(super) fn expand(&mut self, pfn: u64, low: u32, mut high: u32, mt: u64) -> Result<(), u64> {
+        while high > low {
+            high -= 1;
+            self.add_free(pfn + (1 << high), high, mt, false)?;
+        }
+        Ok(())
+    }
+}
+
+/// `build_zonelists` (ZONELIST_FALLBACK, node order): for each node, the nodes by distance (ties by node id;
+/// Linux also spreads ties by node load and penalizes nodes with CPUs), each node's populated zones from the
+/// highest down (`build_zonerefs_node`).
+pub(super) fn build_zonelists(zones: &Zones, distance: &[u8]) -> Vec<Vec<u16>> {
+    let n = zones.nodes.len();
+    (0..n)
+        .map(|local| {
+            let mut order: Vec<usize> = (0..n).collect();
+            order.sort_by_key(|&m| (m != local, distance[local * n + m], m));
+            let mut zl = Vec::new();
+            for m in order {
+                for z in zones.nodes[m].zones.iter().rev() {
+                    if z.populated() {
+                        zl.push((m * MAX_NR_ZONES + z.zone_type.index()) as u16);
+                    }
+                }
+            }
+            zl
+        })
+        .collect()
+}
