@@ -792,11 +792,12 @@ fn boot_log_with_a_second_boot() {
     let text = "Linux version 6.1.0\nBIOS-e820: [mem 0x0000000000000000-0x000000000009fbff] usable\n\
                 Linux version 6.1.0\nBIOS-e820: [mem 0x0000000000000000-0x00000000bfffffff] usable\n";
     let log = mm::dmesg::parse(text);
-    assert_eq!(log.e820.len(), 1, "only the first boot is read");
+    assert_eq!(log.e820.len(), 1, "only the last boot is read");
+    assert_eq!(log.e820[0].end, 0xc000_0000, "the last boot's map");
     assert_eq!(log.warnings.len(), 1);
     assert_eq!(
         log.warnings[0].to_string(),
-        "line 3: a second boot starts here; only the first boot is read: \"Linux version 6.1.0\""
+        "line 3: a second boot starts here; lines 1-2 (the earlier boot) are ignored: \"Linux version 6.1.0\""
     );
 }
 

@@ -236,6 +236,37 @@ pub(super) fn unavailable_line(rest: &str) -> R<(u32, ZoneType, u64)> {
     Ok((dec32(nid.trim())?, zone_by_name(zone.trim())?, dec(pages.trim())?))
 }
 
+/// The 5.12-5.13 hole line `<zone> zone: N pages in unavailable ranges` (its indentation is gone): the text after
+/// the zone name, if `msg` is one (`DMA zone: 64 pages used for memmap` is not).
+pub(super) fn zone_unavailable_prefix(msg: &str) -> Option<&str> {
+    let (zone, _) = msg.split_once(" zone: ")?;
+    (matches!(zone, "DMA" | "DMA32" | "Normal" | "Movable" | "HighMem" | "Device")
+        && msg.ends_with(" unavailable ranges"))
+    .then_some(msg)
+}
+
+/// `<zone> zone: N pages in unavailable ranges` -> (zone, N).
+pub(super) fn zone_unavailable_line(msg: &str) -> R<(ZoneType, u64)> {
+    let (zone, rest) = msg.split_once(" zone: ").ok_or_else(|| "missing \" zone: \"".to_string())?;
+    let pages = rest
+        .strip_suffix(" pages in unavailable ranges")
+        .ok_or_else(|| "missing \" pages in unavailable ranges\"".to_string())?;
+    Ok((zone_by_name(zone.trim())?, dec(pages.trim())?))
+}
+
+/// After `Linux version `: the release, whose first two numbers are the version.
+pub(super) fn linux_version(rest: &str) -> R<LinuxVersion> {
+    let release = rest.split_whitespace().next().unwrap_or("");
+    let mut nums = release.split(|c: char| !c.is_ascii_digit());
+    let major = nums.next().filter(|s| !s.is_empty()).ok_or_else(|| "no version number".to_string())?;
+    let minor = nums.next().filter(|s| !s.is_empty()).ok_or_else(|| "no minor version number".to_string())?;
+    let mut cut = release.len().min(WARNING_TEXT_MAX);
+    while !release.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    Ok(LinuxVersion { major: dec32(major)?, minor: dec32(minor)?, release: release[..cut].to_string() })
+}
+
 pub(super) fn initmem_line(rest: &str) -> R<InitmemSetup> {
     // After "Initmem setup node ".
     let (nid, rest) = rest.split_once(' ').ok_or_else(|| "missing the range".to_string())?;

@@ -10,8 +10,10 @@
 //! - NUMA: `ACPI: SRAT: Node N PXM P [mem ...]` lines (and the older `SRAT: Node N PXM P start-end` form);
 //! - what Linux's memmap init saw: the `Zone ranges:`, `Movable zone start for each node` and `Early memory node
 //!   ranges` blocks (also the older `Early memory PFN ranges` / `0x... -> 0x...` forms);
-//! - the lines the simulator must reproduce: `On node N, zone Z: K pages in unavailable ranges`, `Zeroed struct
-//!   page in unavailable ranges: N pages`, `Initmem setup node N ...`;
+//! - the lines the simulator must reproduce: `On node N, zone Z: K pages in unavailable ranges` (5.14 on and
+//!   backports), `  DMA zone: K pages in unavailable ranges` (5.12-5.13), `Zeroed struct page in unavailable
+//!   ranges: N pages` (4.20-5.11), `Reserved but unavailable: N pages` (4.17-4.19), `Initmem setup node N ...`;
+//! - the kernel release (`Linux version X.Y...`), which names the era of the hole policy;
 //! - the command line (`Command line:`, else `Kernel command line:`).
 //!
 //! Each line is first reduced to its message: a trailing `\r` and leading mail quote markers (`>`) go, then any
@@ -27,7 +29,8 @@
 //!   warning, not a wraparound. Page-granular facts (zone ranges, node ranges, movable starts) that are not page
 //!   aligned are warnings.
 //! - A log holding two boots (a second `Linux version`, `BIOS-provided physical RAM map:` or `Zone ranges:` after
-//!   the first boot's `Zone ranges:`) is read up to the second boot only, with a warning.
+//!   the first boot's `Zone ranges:`) yields the last boot, with a warning naming the line where it starts and the
+//!   lines left out; the warnings of the earlier boot are kept.
 
 use alloc::borrow::Cow;
 use alloc::format;
@@ -90,6 +93,15 @@ pub struct InitmemSetup {
     pub range: Option<(u64, u64)>,
 }
 
+/// The `Linux version X.Y...` line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinuxVersion {
+    pub major: u32,
+    pub minor: u32,
+    /// The release as printed (`5.10.0-8-amd64`), cut to [`WARNING_TEXT_MAX`] bytes.
+    pub release: String,
+}
+
 /// A line that started like a known line and did not parse.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Warning {
@@ -126,14 +138,20 @@ pub struct BootLog {
     pub early_node_ranges: Vec<MemRange>,
     /// `(nid, zone, pages)` from `On node N, zone Z: K pages in unavailable ranges`, in order.
     pub unavailable: Vec<(u32, ZoneType, u64)>,
-    /// `Zeroed struct page in unavailable ranges: N pages`.
+    /// `Zeroed struct page in unavailable ranges: N pages` (Linux 4.20-5.11).
     pub zeroed_unavailable: Option<u64>,
+    /// `(zone, pages)` from the 5.12-5.13 form `  DMA zone: N pages in unavailable ranges`, in order.
+    pub zone_unavailable: Vec<(ZoneType, u64)>,
+    /// `Reserved but unavailable: N pages` (Linux 4.17-4.19, `zero_resv_unavail`).
+    pub reserved_unavailable: Option<u64>,
+    /// `(major, minor)` and the release string from the `Linux version` line that starts the boot read.
+    pub linux_version: Option<LinuxVersion>,
     pub initmem_setup: Vec<InitmemSetup>,
     pub command_line: Option<String>,
     pub warnings: Vec<Warning>,
     /// Warnings beyond [`MAX_WARNINGS`].
     pub warnings_dropped: usize,
-    /// Lines read (up to a second boot).
+    /// Lines read.
     pub lines: usize,
 }
 
@@ -179,9 +197,7 @@ pub fn parse(text: &str) -> BootLog {
     let mut p = Parser { log: BootLog::default(), block: Block::None, linux_version_seen: false };
     for (i, raw) in text.lines().enumerate() {
         let line = i.saturating_add(1);
-        if !p.line(line, message(raw)) {
-            break;
-        }
+        p.line(line, message(raw));
         p.log.lines = line;
     }
     p.log

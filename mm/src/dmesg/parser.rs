@@ -20,21 +20,31 @@ pub(super) struct Parser {
 }
 
 impl Parser {
-    /// Handles one line; false when a second boot starts (stop reading).
-    pub(super) fn line(&mut self, n: usize, msg: &str) -> bool {
+    /// Handles one line (a second boot starts the log over).
+    pub(super) fn line(&mut self, n: usize, msg: &str) {
         if msg.is_empty() {
             self.block = Block::None;
-            return true;
+            return;
         }
         // A second boot in the same file.
         let boot_start = msg.starts_with("Linux version ") && self.linux_version_seen
             || (msg == "BIOS-provided physical RAM map:" || msg == "Zone ranges:") && self.log.zone_ranges.is_some();
         if boot_start {
-            self.log.warn(n, "a second boot starts here; only the first boot is read".to_string(), msg);
-            return false;
+            // The last boot wins: start over, keeping the warnings (they name lines that were read).
+            let warnings = core::mem::take(&mut self.log.warnings);
+            let dropped = self.log.warnings_dropped;
+            self.log = BootLog { warnings, warnings_dropped: dropped, lines: self.log.lines, ..BootLog::default() };
+            self.block = Block::None;
+            self.linux_version_seen = false;
+            let reason = format!("a second boot starts here; lines 1-{} (the earlier boot) are ignored", n - 1);
+            self.log.warn(n, reason, msg);
         }
-        if msg.starts_with("Linux version ") {
+        if let Some(rest) = msg.strip_prefix("Linux version ") {
             self.linux_version_seen = true;
+            match linux_version(rest) {
+                Ok(v) => self.log.linux_version = Some(v),
+                Err(e) => self.log.warn(n, e, msg),
+            }
         }
         let header = matches!(
             msg,
@@ -44,11 +54,10 @@ impl Parser {
                 | "Early memory PFN ranges"
         );
         if self.block != Block::None && !header && self.block_item(n, msg) {
-            return true;
+            return;
         }
         self.block = Block::None;
         self.top_level(n, msg);
-        true
     }
 
     /// Handles a line inside a block; false when the line is not an item of the block (the block ends).
@@ -197,6 +206,17 @@ impl Parser {
         } else if let Some(rest) = msg.strip_prefix("Zeroed struct page in unavailable ranges:") {
             match rest.trim().strip_suffix(" pages").ok_or_else(|| "missing \" pages\"".to_string()).and_then(dec) {
                 Ok(v) if log.zeroed_unavailable.is_none() => log.zeroed_unavailable = Some(v),
+                Ok(_) => log.warn(n, "printed twice; the first line is kept".to_string(), msg),
+                Err(e) => log.warn(n, e, msg),
+            }
+        } else if let Some(rest) = zone_unavailable_prefix(msg) {
+            match zone_unavailable_line(rest) {
+                Ok(u) => log.zone_unavailable.push(u),
+                Err(e) => log.warn(n, e, msg),
+            }
+        } else if let Some(rest) = msg.strip_prefix("Reserved but unavailable:") {
+            match rest.trim().strip_suffix(" pages").ok_or_else(|| "missing \" pages\"".to_string()).and_then(dec) {
+                Ok(v) if log.reserved_unavailable.is_none() => log.reserved_unavailable = Some(v),
                 Ok(_) => log.warn(n, "printed twice; the first line is kept".to_string(), msg),
                 Err(e) => log.warn(n, e, msg),
             }

@@ -329,16 +329,44 @@ fn malformed_known_lines_are_warned() {
 }
 
 #[test]
-fn second_boot_stops_reading() {
+fn a_second_boot_replaces_the_first() {
     let two = [T5500, QEMU4].concat();
     let l = parse(&two);
-    assert_eq!(l.early_node_ranges.len(), 3);
-    assert_eq!(l.warnings.len(), 1);
-    assert_eq!(l.warnings[0].reason, "a second boot starts here; only the first boot is read");
-    assert_eq!(l.warnings[0].text, "BIOS-provided physical RAM map:");
+    let qemu = parse(QEMU4);
+    let first_lines = T5500.lines().count();
+    assert_eq!(l.early_node_ranges, qemu.early_node_ranges, "the last boot's facts");
+    assert_eq!(l.zone_ranges, qemu.zone_ranges);
+    assert_eq!(l.lines, first_lines + QEMU4.lines().count());
+    assert_eq!(l.warnings.len(), 1 + qemu.warnings.len());
+    let w = &l.warnings[0];
+    assert_eq!(w.reason, format!("a second boot starts here; lines 1-{} (the earlier boot) are ignored", w.line - 1));
+    assert_eq!(w.text, "BIOS-provided physical RAM map:");
     let l = parse("Linux version 5.10\nBIOS-e820: [mem 0x0-0xfff] usable\nLinux version 5.11\nBIOS-e820: [mem 0x0-0x1fff] usable\n");
-    assert_eq!(l.e820, vec![fr(0, 0x1000, Usable)]);
-    assert_eq!(l.lines, 2);
+    assert_eq!(l.e820, vec![fr(0, 0x2000, Usable)]);
+    assert_eq!(l.linux_version.map(|v| (v.major, v.minor)), Some((5, 11)));
+    assert_eq!(l.lines, 4);
+    assert_eq!(l.warnings[0].line, 3);
+}
+
+#[test]
+fn version_and_every_era_of_hole_lines() {
+    let l = parse(
+        "[    0.000000] Linux version 5.12.0-rc2+ (gcc 10)\n\
+         [    0.1] Initmem setup node 0 [mem 0x0000000000001000-0x000000013fffffff]\n\
+         [    0.1]   DMA zone: 98 pages in unavailable ranges\n\
+         [    0.1]   DMA zone: 64 pages used for memmap\n\
+         [    0.1]   Normal zone: 2 pages in unavailable ranges\n\
+         [    0.1] Reserved but unavailable: 97 pages\n\
+         [    0.1]   Bogus zone: 5 pages in unavailable ranges\n",
+    );
+    let v = l.linux_version.clone().unwrap();
+    assert_eq!((v.major, v.minor, v.release.as_str()), (5, 12, "5.12.0-rc2+"));
+    assert_eq!(l.zone_unavailable, vec![(ZoneType::Dma, 98), (ZoneType::Normal, 2)]);
+    assert_eq!(l.reserved_unavailable, Some(97));
+    assert_eq!(l.warnings.len(), 0, "a 'Bogus zone' line is no zone line: {:?}", l.warnings);
+    let l = parse("Linux version six\n  DMA32 zone: x pages in unavailable ranges\n");
+    assert_eq!(l.linux_version, None);
+    assert_eq!(l.warnings.iter().map(|w| w.line).collect::<Vec<_>>(), vec![1, 2]);
 }
 
 #[test]
