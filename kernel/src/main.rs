@@ -90,7 +90,7 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
             }
         },
     };
-    logger::set_level(options.loglevel);
+    logger::set_level(cmdline::level_filter(options.loglevel));
     println!("Command line: {}", options.text);
 
     memmap::print(&firmware);

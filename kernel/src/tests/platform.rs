@@ -118,7 +118,7 @@ pub(super) fn layout_with_numa() -> TestResult {
 
 pub(super) fn cmdline_table() -> TestResult {
     let o = crate::cmdline::parse(b"loglevel=debug selftest=heap").map_err(|e| e)?;
-    check_eq!(o.loglevel, log::LevelFilter::Debug);
+    check_eq!(crate::cmdline::level_filter(o.loglevel), log::LevelFilter::Debug);
     check_eq!(o.selftest.as_deref(), Some("heap"));
     let e = crate::cmdline::parse(b"loglevel=loud").err().ok_or("loglevel=loud was accepted")?;
     check!(e.starts_with("cmdline: ") && e.contains("loud") && e.contains("accepted:"), "{}", e);

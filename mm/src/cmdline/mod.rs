@@ -343,6 +343,7 @@ pub fn check_conflicts(words: &[(&'static str, Value<'_>)], rules: &[Conflict]) 
 }
 
 mod numbers;
+pub mod options;
 mod words;
 
 pub use numbers::*;

@@ -286,3 +286,28 @@ proptest! {
         prop_assert_eq!(parse_bytes_strict(&s), expect);
     }
 }
+
+// ---- the memlab kernel's options (options.rs) -------------------------------------------------------------------
+
+#[test]
+fn kernel_options_parse_and_reject_as_the_kernel_does() {
+    use super::options::{parse, LogLevel};
+    let o = parse(b"loglevel=debug selftest=heap holes=zeroed").unwrap();
+    assert_eq!(o.loglevel, LogLevel::Debug);
+    assert_eq!(o.selftest.as_deref(), Some("heap"));
+    assert_eq!(o.policy.name(), "zeroed");
+    let e = parse(b"loglevel=loud").err().unwrap();
+    assert!(e.starts_with("cmdline: ") && e.contains("loud") && e.contains("accepted:"), "{e}");
+    assert!(parse(b"nosuchkey=1").is_err());
+    assert!(parse(b"expect_nodes=0").is_err());
+    assert_eq!(parse(b"expect_nodes=4 acpi_dump=1").map(|o| (o.expect_nodes, o.acpi_dump)), Ok((Some(4), true)));
+    assert_eq!(parse(b"stress=30").map(|o| o.stress_secs), Ok(Some(30)));
+    assert!(parse(b"stress=0").is_err());
+    assert!(parse(b"stress=86401").is_err());
+    let e = parse(b"holes=nope").err().unwrap();
+    assert!(e.contains("accepted: ") && e.contains("upstream"), "{e}");
+    let e = parse(b"movablecore=10% kernelcore=mirror").err().unwrap();
+    assert!(e.starts_with("cmdline: \"movablecore=10%\" conflicts with \"kernelcore=mirror\""), "{e}");
+    assert!(parse(b"kernelcore=1G movablecore=10%").is_ok());
+    assert!(parse(b"").is_ok_and(|o| o.loglevel == LogLevel::Info && o.stress_secs.is_none()));
+}
