@@ -6,7 +6,9 @@
 //!   (component llvm-tools-preview); without it, the unstripped kernel is used;
 //! - `MEMLAB_AGENT_PATH`: the guest agent of `memlab linux` (x86_64-unknown-linux-musl), stripped of symbols
 //!   when llvm-objcopy is there (a smaller initramfs unpacks faster under TCG);
-//! - `MEMLAB_TARGET_DIR`: the cargo target directory (for disk images and serial logs at run time).
+//! - `MEMLAB_TARGET_DIR`: the cargo target directory (for disk images and serial logs at run time);
+//! - `MEMLAB_GIT_DESCRIBE`: `git describe --tags --always` of the tree (for `memlab --version`), `unknown` without
+//!   git.
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -50,4 +52,21 @@ fn main() {
     println!("cargo:rustc-env=MEMLAB_TARGET_DIR={}", target.display());
     println!("cargo:rerun-if-env-changed=CARGO_BIN_FILE_KERNEL_kernel");
     println!("cargo:rerun-if-changed={kernel}");
+    let describe = Command::new("git")
+        .args(["describe", "--tags", "--always"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".into());
+    println!("cargo:rustc-env=MEMLAB_GIT_DESCRIBE={describe}");
+    let git = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(".git");
+    for f in ["HEAD", "refs"] {
+        if git.join(f).exists() {
+            println!("cargo:rerun-if-changed={}", git.join(f).display());
+        }
+    }
 }

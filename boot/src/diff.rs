@@ -34,13 +34,10 @@ use mm::layout::{FirmwareRegion, RegionKind};
 use mm::watermarks::{self, ZoneManaged};
 use mm::zones::ZoneType;
 
+use crate::cli::{BootArgs, DiffArgs};
 use crate::linux::{self, dump::Dump};
 use crate::qemu::{self, RunConfig};
 use crate::status::RunStatus;
-use crate::USAGE_ERROR;
-
-pub const USAGE: &str = "usage: memlab diff [--profile NAME] [--firmware bios|uefi] [--cmdline \"k=v ...\"] \
-[--timeout SECS] [--json] [--hotplug add:SIZE[@NODE],del,...] [-- extra qemu args]";
 
 /// How one field compares.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -453,28 +450,6 @@ pub fn compare(linux_serial: &str, memlab_serial: &str) -> Diff {
     d
 }
 
-/// Parses `diff`'s arguments: `run`'s, plus `--json` and `--hotplug SCRIPT` (the profile's own script by default).
-pub fn parse_args_hotplug(args: &[String]) -> Result<(RunConfig, bool, Option<Vec<crate::hotplug::Step>>), String> {
-    let (script, rest) = crate::run::take_value(args, "--hotplug")?;
-    let (cfg, json) = parse_args(&rest)?;
-    let script = script.or_else(|| crate::hotplug::profile_script(cfg.profile.name).map(String::from));
-    let steps = script.map(|s| crate::hotplug::parse_script(&s)).transpose()?;
-    Ok((cfg, json, steps))
-}
-
-/// Parses `diff`'s arguments: `run`'s, plus `--json`.
-pub fn parse_args(args: &[String]) -> Result<(RunConfig, bool), String> {
-    let split = args.iter().position(|a| a == "--").unwrap_or(args.len());
-    let json = args[..split].iter().any(|a| a == "--json");
-    let mut rest: Vec<String> = args[..split].iter().filter(|a| *a != "--json").cloned().collect();
-    rest.extend_from_slice(&args[split..]);
-    let cfg = crate::run::parse_args(&rest)?;
-    if cfg.gdb || cfg.boot_log {
-        return Err("--gdb and --boot-log are for `run`".into());
-    }
-    Ok((cfg, json))
-}
-
 /// Boots both kernels at once (quiet); returns Linux's outcome and memlab's.
 pub fn boot_both(cfg: &RunConfig) -> Result<(linux::LinuxOutcome, qemu::RunOutcome), (RunStatus, String)> {
     boot_both_hotplug(cfg, None)
@@ -514,18 +489,15 @@ pub fn boot_both_hotplug(
 }
 
 /// Runs `memlab diff`; returns the process exit status.
-pub fn main(args: &[String]) -> u8 {
-    if args.iter().take_while(|a| *a != "--").any(|a| a == "-h" || a == "--help") {
-        println!("{USAGE}");
-        return 0;
-    }
-    let (cfg, json, steps) = match parse_args_hotplug(args) {
+pub fn main(a: DiffArgs) -> u8 {
+    let (cfg, steps) = match a.boot.config() {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("memlab diff: {e}\n{USAGE}");
-            return USAGE_ERROR;
-        }
+        Err(f) => return f.report("diff"),
     };
+    if let Err(f) = BootArgs::check_kernel_cmdline(&cfg) {
+        return f.report("diff");
+    }
+    let json = a.json;
     eprintln!(
         "memlab: diff on profile {} ({}), firmware {}, command line \"{}\": Linux and memlab booting at once",
         cfg.profile.name,
@@ -570,17 +542,6 @@ mod tests {
         let blocks = [(0, 0x18000), (0x100000, 0x140000)];
         let memory = [(1, 0x9f), (0x100, 0xbffe0), (0x100000, 0x13a000)];
         assert_eq!(holes(&blocks, &memory), vec![(0, 1), (0x9f, 0x100), (0x13a000, 0x140000)]);
-    }
-
-    #[test]
-    fn json_flag_only_before_the_separator() {
-        let a = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let (cfg, json) = parse_args(&a(&["--profile", "m4000", "--json"])).unwrap();
-        assert!(json);
-        assert_eq!(cfg.profile.name, "m4000");
-        let (cfg, json) = parse_args(&a(&["--", "--json"])).unwrap();
-        assert!(!json);
-        assert_eq!(cfg.extra_qemu_args, a(&["--json"]));
     }
 
     #[test]

@@ -12,7 +12,8 @@
 //!
 //! # Invariants
 //! - a pfn is read as `0x` hex or decimal; one beyond the model's `NR_MEM_SECTIONS` or malformed is a usage error
-//!   (one line on stderr, status 2), never a panic; a pfn without a struct page is explained, not an error.
+//!   (one line on stderr, status 64), never a panic; a pfn without a struct page is explained, not an error.
+//! - without `--policy`, a log is explained under its era's policy, as `sim` chooses it, and the first line says so.
 
 use std::fmt::Write as _;
 
@@ -21,10 +22,9 @@ use mm::page::pg;
 use mm::sparse::migratetype;
 use mm::zones::ZoneType;
 
+use crate::cli::ExplainArgs;
 use crate::compare::{self, PolicyRun, Source};
-
-pub const USAGE: &str =
-    "usage: memlab explain <pfn> <boot-log | --profile NAME> [--policy NAME] [--firmware bios|uefi]";
+use crate::exit::Failure;
 
 /// Parses a pfn: `0x` hex or decimal.
 pub fn parse_pfn(s: &str) -> Result<u64, String> {
@@ -234,50 +234,34 @@ pub fn explain(r: &PolicyRun, pfn: u64) -> String {
 }
 
 /// `memlab explain ...`: returns the exit status.
-pub fn main(args: &[String]) -> u8 {
-    if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("{}", USAGE);
-        return 0;
-    }
-    let parsed = (|| -> Result<(u64, Source, &'static str), String> {
-        let (mut profile, mut firmware, mut policy, mut positional) = (None, None, None, Vec::new());
-        compare::scan_args(
-            args,
-            |k, value| {
-                match k {
-                    "--profile" => profile = Some(value("--profile")?),
-                    "--firmware" => firmware = Some(value("--firmware")?),
-                    "--policy" => policy = Some(value("--policy")?),
-                    _ => return Err(String::new()),
-                }
-                Ok(())
-            },
-            |a| {
-                positional.push(a.to_string());
-                Ok(())
-            },
-        )?;
-        let mut pos = positional.into_iter();
-        let pfn = parse_pfn(&pos.next().ok_or("missing <pfn>")?)?;
-        let file = pos.next();
-        if let Some(extra) = pos.next() {
-            return Err(format!("unexpected argument \"{}\"", extra));
-        }
-        let source = compare::parse_source(profile, firmware, file)?;
-        let name = policy.unwrap_or_else(|| mm::policy::DEFAULT_POLICY.to_string());
-        let p = compare::parse_policies(&name)?;
-        Ok((pfn, source, p[0]))
-    })();
-    let (pfn, source, policy) = match parsed {
-        Ok(x) => x,
-        Err(e) => {
-            eprintln!("memlab explain: {}\n{}", e, USAGE);
-            return compare::USAGE_ERROR;
-        }
+pub fn main(a: ExplainArgs) -> u8 {
+    let source = match compare::source_of(a.log.as_deref(), a.profile.as_deref(), &a.firmware) {
+        Ok(s) => s,
+        Err(f) => return f.report("explain"),
+    };
+    let given = match a.policy.as_deref().map(compare::parse_policies).transpose() {
+        Ok(p) => p.map(|p| p[0]),
+        Err(e) => return Failure::usage(e).report("explain"),
     };
     let run = match &source {
-        Source::Log(path) => compare::read_log(path).and_then(|t| compare::run_log_policy(&t, policy, false)),
-        Source::Profile(p, fw) => compare::run_profile_policy(p, *fw, policy),
+        Source::Log(path) => compare::read_log(path).and_then(|t| {
+            let bad = |e: String| Failure::bad_input(format!("{path}: {e}"));
+            let (policy, reason) = match given {
+                Some(p) => (p, "as given".to_string()),
+                None => {
+                    let r = crate::sim::simulate_era(&t, &crate::sim::SimOptions::default()).map_err(bad)?;
+                    (r.mm.policy.name(), r.policy_reason)
+                }
+            };
+            let run = compare::run_log_policy(&t, policy, false).map_err(bad)?;
+            run.sim.warnings.print("explain");
+            if a.strict {
+                run.sim.warnings.strict()?;
+            }
+            println!("memlab: explain: policy {policy}, {reason}");
+            Ok(run)
+        }),
+        Source::Profile(p, fw) => compare::run_profile_policy(p, *fw, given.unwrap_or(mm::policy::DEFAULT_POLICY)),
     };
     match run {
         Ok(r) => {
@@ -292,12 +276,9 @@ pub fn main(args: &[String]) -> u8 {
                     );
                 }
             }
-            print!("{}", explain(&r, pfn));
+            print!("{}", explain(&r, a.pfn));
             0
         }
-        Err(e) => {
-            eprintln!("memlab explain: {}", e);
-            compare::USAGE_ERROR
-        }
+        Err(f) => f.report("explain"),
     }
 }

@@ -10,8 +10,10 @@
 //! - [`compare`], [`explain`], [`svg`] over [`linkmap::LinkMap`]: policies side by side, one pfn, a picture;
 //! - [`linux`]: Debian's Linux on the same QEMU command line, with memlab's guest agent (the oracle).
 
+pub mod cli;
 pub mod compare;
 pub mod diff;
+pub mod exit;
 pub mod explain;
 pub mod hotplug;
 pub mod linkmap;
@@ -24,6 +26,7 @@ pub mod setup;
 pub mod sim;
 pub mod status;
 pub mod svg;
+pub mod warnings;
 
 pub use profiles::{Profile, PROFILES};
 pub use qemu::{run as run_qemu, RunConfig, RunOutcome};
@@ -32,4 +35,4 @@ pub use setup::{Firmware, SetupError};
 pub use status::RunStatus;
 
 /// The exit status for a command-line usage error of the `memlab` program (BSD's EX_USAGE).
-pub const USAGE_ERROR: u8 = 64;
+pub const USAGE_ERROR: u8 = exit::USAGE;

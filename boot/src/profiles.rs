@@ -266,11 +266,7 @@ pub fn listing() -> String {
 }
 
 /// `memlab profiles`: prints the table.
-pub fn main(args: &[String]) -> u8 {
-    if !args.is_empty() {
-        eprintln!("memlab profiles: takes no arguments");
-        return crate::USAGE_ERROR;
-    }
+pub fn main() -> u8 {
     print!("{}", listing());
     0
 }

@@ -10,9 +10,13 @@
 //! whether ours are the same (`--json` prints only the summary object). Large machines run in compressed mode
 //! (see `mm::model`); `--full` materializes every section. `--svg FILE` draws the address space ([`crate::svg`]).
 //!
+//! Without `--policy` the log's era chooses the policy ([`simulate_era`]); the first line says which and why.
+//! Every line read and not used, or adjusted, is a warning on stderr ([`crate::warnings`]).
+//!
 //! # Invariants
-//! - bad input (unreadable file, no memory map, bad option) is one line on stderr and exit status 2, never a
-//!   panic; a simulation that finds violations still exits 0 (finding them is its job), unless `--check`.
+//! - bad input is one line on stderr and the status of [`crate::exit`] (64 usage, 65 no memory map or
+//!   `--strict` with warnings, 66 unreadable log), never a panic; a simulation that finds violations still
+//!   exits 0 (finding them is its job), unless `--check`.
 
 use std::fmt::Write as _;
 use std::time::Instant;
@@ -27,15 +31,12 @@ use mm::usemap::VmDebug;
 use mm::verify::{verify, Verification};
 use mm::zones::CoreSpec;
 
-/// Exit status for bad input.
-pub const SIM_USAGE_ERROR: u8 = 2;
+use crate::cli::SimArgs;
+use crate::exit::Failure;
+use crate::warnings::Warnings;
+
 /// Exit status when `--check` finds that our lines differ from Linux's or a promise is broken.
 pub const SIM_CHECK_FAILED: u8 = 1;
-
-const USAGE: &str =
-    "usage: memlab sim <boot-log> [--policy NAME] [--json] [--movablecore=SIZE|N%] [--kernelcore=SIZE|N%|mirror]
-                 [--vm-debug=panic|warn|off] [--no-e820-quirks] [--full] [--no-poison] [--check] [--stats]
-                 [--svg FILE]";
 
 /// Options of one simulation.
 #[derive(Clone, Debug)]
@@ -82,6 +83,10 @@ pub struct SimResult {
     /// Lines printed before the model's (the e820 adjustments, when applied).
     pub pre_lines: Vec<String>,
     pub elapsed_ms: u128,
+    /// What the run did not use of its input, or adjusted ([`crate::warnings`]).
+    pub warnings: Warnings,
+    /// Why this policy: "as given", or the log's era ([`mm::policy::era`]).
+    pub policy_reason: String,
 }
 
 impl SimResult {
@@ -111,6 +116,12 @@ impl SimResult {
         let mut v: Vec<String> = Vec::new();
         if let Some(n) = self.log.zeroed_unavailable {
             v.push(format!("Zeroed struct page in unavailable ranges: {} pages", n));
+        }
+        if let Some(n) = self.log.reserved_unavailable {
+            v.push(format!("Reserved but unavailable: {} pages", n));
+        }
+        for (zone, pages) in &self.log.zone_unavailable {
+            v.push(format!("  {} zone: {} pages in unavailable ranges", zone.name(), pages));
         }
         for (nid, zone, pages) in &self.log.unavailable {
             v.push(format!("On node {}, zone {}: {} pages in unavailable ranges", nid, zone.name(), pages));
@@ -216,7 +227,50 @@ pub fn simulate(text: &str, opts: &SimOptions) -> Result<SimResult, String> {
     };
     let mm = Mm::boot(&layout, mo, Box::new(HeapBacking)).map_err(|e| e.to_string())?;
     let verification = verify(&mm);
-    Ok(SimResult { mm, verification, log, source, pre_lines, elapsed_ms: started.elapsed().as_millis() })
+    let warnings = Warnings::of(&log, &layout.notes);
+    Ok(SimResult {
+        mm,
+        verification,
+        log,
+        source,
+        pre_lines,
+        elapsed_ms: started.elapsed().as_millis(),
+        warnings,
+        policy_reason: "as given".into(),
+    })
+}
+
+/// [`simulate`] under the policy of the log's era ([`mm::policy::era::choose`]): the one candidate, or, when the
+/// log's hole lines name a family, the first candidate whose hole lines equal the log's (else the first).
+pub fn simulate_era(text: &str, opts: &SimOptions) -> Result<SimResult, String> {
+    let choice = mm::policy::era::choose(&dmesg::parse(text));
+    let run = |p: &str| simulate(text, &SimOptions { policy: p.to_string(), ..opts.clone() });
+    if let [only] = choice.candidates[..] {
+        let mut r = run(only)?;
+        r.policy_reason = format!("chosen by the log: {}", choice.reason);
+        return Ok(r);
+    }
+    let mut runs = Vec::new();
+    for p in &choice.candidates {
+        runs.push(run(p)?);
+    }
+    let agree: Vec<&'static str> =
+        runs.iter().filter(|r| r.our_hole_lines() == r.linux_hole_lines()).map(|r| r.mm.policy.name()).collect();
+    let all = choice.candidates.join(" and ");
+    let (pick, why) = match agree[..] {
+        [] => (0, format!("neither of {all} reproduces its numbers; {} is the first", choice.candidates[0])),
+        [one] => (
+            runs.iter().position(|r| r.mm.policy.name() == one).unwrap_or(0),
+            format!("of {all}, only {one} reproduces its numbers"),
+        ),
+        [first, ..] => (
+            runs.iter().position(|r| r.mm.policy.name() == first).unwrap_or(0),
+            format!("{} reproduce its numbers; {first}, the earliest era, is taken", agree.join(" and ")),
+        ),
+    };
+    let mut r = runs.swap_remove(pick);
+    r.policy_reason = format!("chosen by the log: {}; {}", choice.reason, why);
+    Ok(r)
 }
 
 /// The text `memlab sim` prints (without `--json`).
@@ -224,9 +278,10 @@ pub fn render(r: &SimResult, opts: &SimOptions) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "memlab: sim: policy {} ({}), layout from {}",
+        "memlab: sim: policy {} ({}), {}; layout from {}",
         r.mm.policy.name(),
         r.mm.policy.summary(),
+        r.policy_reason,
         r.source
     );
     for l in r.pre_lines.iter().chain(r.mm.lines.iter()) {
@@ -266,91 +321,60 @@ pub fn render(r: &SimResult, opts: &SimOptions) -> String {
     out
 }
 
-fn parse_args(args: &[String]) -> Result<(String, SimOptions), String> {
-    let mut o = SimOptions::default();
-    let mut file = None;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let (k, v) = match a.split_once('=') {
-            Some((k, v)) => (k, Some(v.to_string())),
-            None => (a.as_str(), None),
-        };
-        let mut value = |name: &str| -> Result<String, String> {
-            match &v {
-                Some(v) => Ok(v.clone()),
-                None => it.next().cloned().ok_or_else(|| format!("{} needs a value", name)),
-            }
-        };
-        match k {
-            "--policy" => o.policy = value("--policy")?,
-            "--json" => o.json = true,
-            "--movablecore" => o.movablecore = Some(parse_core(&value("--movablecore")?)?),
-            "--kernelcore" => o.kernelcore = Some(parse_core(&value("--kernelcore")?)?),
-            "--vm-debug" => {
-                let v = value("--vm-debug")?;
-                o.vm_debug = VmDebug::from_name(&v)
-                    .ok_or_else(|| format!("bad --vm-debug \"{}\"; accepted: panic, warn, off", v))?;
-            }
-            "--no-e820-quirks" => o.e820_quirks = false,
-            "--full" => o.full = true,
-            "--no-poison" => o.poison = false,
-            "--check" => o.check = true,
-            "--stats" => o.stats = true,
-            "--svg" => o.svg = Some(value("--svg")?),
-            s if s.starts_with("--") => return Err(format!("unknown option \"{}\"", a)),
-            _ if file.is_none() => file = Some(a.clone()),
-            _ => return Err(format!("unexpected argument \"{}\" (one boot log at a time)", a)),
+impl SimOptions {
+    /// The options `memlab sim` was given.
+    pub fn of(a: &SimArgs) -> SimOptions {
+        SimOptions {
+            policy: a.policy.clone().unwrap_or_else(|| policy::DEFAULT_POLICY.to_string()),
+            json: a.json,
+            movablecore: a.movablecore,
+            kernelcore: a.kernelcore,
+            vm_debug: VmDebug::from_name(&a.vm_debug).unwrap_or(VmDebug::Warn),
+            e820_quirks: !a.no_e820_quirks,
+            full: a.full,
+            poison: !a.no_poison,
+            check: a.check,
+            stats: a.stats,
+            svg: a.svg.clone(),
         }
     }
-    let file = file.ok_or_else(|| "missing <boot-log>".to_string())?;
-    Ok((file, o))
 }
 
 /// `memlab sim ...`: returns the exit status.
-pub fn main(args: &[String]) -> u8 {
-    if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("{}", USAGE);
-        println!("policies:");
-        for p in policy::POLICIES {
-            println!("  {:<17} {}", p.name(), p.summary());
-        }
-        return 0;
-    }
-    let (file, opts) = match parse_args(args) {
-        Ok(x) => x,
-        Err(e) => {
-            eprintln!("memlab sim: {}\n{}", e, USAGE);
-            return SIM_USAGE_ERROR;
-        }
+pub fn main(a: SimArgs) -> u8 {
+    let opts = SimOptions::of(&a);
+    let text = match crate::compare::read_log(&a.log) {
+        Ok(t) => t,
+        Err(f) => return f.report("sim"),
     };
-    let bytes = match std::fs::read(&file) {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("memlab sim: cannot read {}: {}", file, e);
-            return SIM_USAGE_ERROR;
-        }
-    };
-    let text = String::from_utf8_lossy(&bytes);
-    let r = match simulate(&text, &opts) {
+    let r = match if a.policy.is_some() { simulate(&text, &opts) } else { simulate_era(&text, &opts) } {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("memlab sim: {}: {}", file, e);
-            return SIM_USAGE_ERROR;
-        }
+        Err(e) => return Failure::bad_input(format!("{}: {}", a.log, e)).report("sim"),
     };
+    r.warnings.print("sim");
     if opts.json {
-        println!("{}", mm::report::summary_json(&r.mm, &r.verification));
+        let mut v: serde_json::Value = match serde_json::from_str(&mm::report::summary_json(&r.mm, &r.verification)) {
+            Ok(v) => v,
+            Err(e) => return Failure::bad_input(format!("the summary is not JSON: {e}")).report("sim"),
+        };
+        v["warnings"] = r.warnings.json();
+        v["policy_reason"] = r.policy_reason.clone().into();
+        println!("{}", v);
     } else {
         print!("{}", render(&r, &opts));
     }
     if let Some(path) = &opts.svg {
         let row = r.svg_row(r.mm.policy.name());
-        let title = format!("memlab sim {} (policy {})", file, r.mm.policy.name());
+        let title = format!("memlab sim {} (policy {})", a.log, r.mm.policy.name());
         if let Err(e) = crate::svg::write(path, &title, &[row]) {
-            eprintln!("memlab sim: {}", e);
-            return SIM_USAGE_ERROR;
+            return Failure::cant_create(e).report("sim");
         }
         eprintln!("memlab: sim: SVG written to {}", path);
+    }
+    if a.strict {
+        if let Err(f) = r.warnings.strict() {
+            return f.report("sim");
+        }
     }
     let linux = r.linux_hole_lines();
     if opts.check && ((!linux.is_empty() && linux != r.our_hole_lines()) || !r.verification.broken_promises.is_empty())

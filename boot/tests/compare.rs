@@ -282,21 +282,28 @@ fn cli_compare_explain_svg_and_errors() {
     let (code, _, err) = memlab(&["sim", log.to_str().unwrap(), "--svg", svg_path.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     check_svg(&std::fs::read_to_string(&svg_path).unwrap(), 1);
-    for args in [
-        &["compare", log.to_str().unwrap(), "--policies", "nope"][..],
-        &["compare", "/nonexistent/log"],
-        &["compare", "--profile", "nope"],
-        &["compare"],
-        &["explain", "0xzz", log.to_str().unwrap()],
-        &["explain", "0x1"],
-        &["explain", "0x1", "/nonexistent/log"],
-        &["explain", "0x1", log.to_str().unwrap(), "--policy", "nope"],
-        &["explain", "99999999999999999999", log.to_str().unwrap()],
-        &["sim", log.to_str().unwrap(), "--svg", "/nonexistent/dir/x.svg"],
+    // One exit-status table (boot::exit): usage 64, bad input 65, unreadable input 66, unwritable output 73.
+    let bad_map = dir.join("bad.log");
+    std::fs::write(&bad_map, "Linux version 6.1.0\nnothing about memory\n").unwrap();
+    for (args, status) in [
+        (&["compare", log.to_str().unwrap(), "--policies", "nope"][..], 64),
+        (&["compare", "--profile", "nope"], 64),
+        (&["compare"], 64),
+        (&["explain", "0xzz", log.to_str().unwrap()], 64),
+        (&["explain", "0x1"], 64),
+        (&["explain", "0x1", log.to_str().unwrap(), "--policy", "nope"], 64),
+        (&["explain", "99999999999999999999", log.to_str().unwrap()], 64),
+        (&["sim", log.to_str().unwrap(), "--frobnicate"], 64),
+        (&["sim", bad_map.to_str().unwrap()], 65),
+        (&["compare", bad_map.to_str().unwrap()], 65),
+        (&["compare", "/nonexistent/log"], 66),
+        (&["explain", "0x1", "/nonexistent/log"], 66),
+        (&["sim", "/nonexistent/log"], 66),
+        (&["sim", log.to_str().unwrap(), "--svg", "/nonexistent/dir/x.svg"], 73),
     ] {
         let (code, out, err) = memlab(args);
-        assert_eq!(code, 2, "{args:?}: {out}{err}");
-        assert!(err.starts_with("memlab ") && !err.contains("panicked"), "{args:?}: {err}");
+        assert_eq!(code, status, "{args:?}: {out}{err}");
+        assert!(err.starts_with("memlab") && !err.contains("panicked"), "{args:?}: {err}");
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -788,6 +788,33 @@ fn boot_log_map_line_that_does_not_parse() {
 const BOOT_LOG_INVERTED: &str = "range ends (0xfffff) before it starts (0x100000)";
 
 #[test]
+fn boot_log_range_ending_at_2_pow_64() {
+    let log = mm::dmesg::parse("BIOS-e820: [mem 0x0000000100000000-0xffffffffffffffff] usable\n");
+    assert!(log.e820.is_empty());
+    assert_eq!(
+        log.warnings[0].to_string(),
+        "line 1: range end overflows 64 bits: \"BIOS-e820: [mem 0x0000000100000000-0xffffffffffffffff] usable\""
+    );
+}
+
+#[test]
+fn boot_log_range_beyond_max_physmem_bits() {
+    let log = mm::dmesg::parse(
+        "BIOS-e820: [mem 0x0000000100000000-0x00008fffffffffff] usable\n\
+         BIOS-e820: [mem 0x0000500000000000-0x00005000ffffffff] usable\n",
+    );
+    assert_eq!(log.e820.len(), 1);
+    assert_eq!((log.e820[0].start, log.e820[0].end), (0x1_0000_0000, 1 << 46));
+    assert_eq!(
+        log.warnings.iter().map(|w| w.to_string()).collect::<Vec<_>>(),
+        [
+            "line 1: ends beyond MAX_PHYSMEM_BITS 46; clipped at 0x400000000000: \"BIOS-e820: [mem 0x0000000100000000-0x00008fffffffffff] usable\"",
+            "line 2: starts beyond MAX_PHYSMEM_BITS 46 (0x400000000000); dropped: \"BIOS-e820: [mem 0x0000500000000000-0x00005000ffffffff] usable\"",
+        ]
+    );
+}
+
+#[test]
 fn boot_log_with_a_second_boot() {
     let text = "Linux version 6.1.0\nBIOS-e820: [mem 0x0000000000000000-0x000000000009fbff] usable\n\
                 Linux version 6.1.0\nBIOS-e820: [mem 0x0000000000000000-0x00000000bfffffff] usable\n";

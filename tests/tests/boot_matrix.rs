@@ -328,7 +328,7 @@ fn panic_is_reported_with_location_and_status_2() {
     assert_eq!(o.status, RunStatus::Panic, "{ctx}");
     let p = o.log.panics.first().unwrap_or_else(|| panic!("no panic line: {ctx}"));
     assert_eq!(p.message, "panic demo: index 4 out of 3", "{ctx}");
-    assert!(p.file.ends_with("tests.rs") && p.line > 0 && p.col > 0, "{ctx}");
+    assert!(p.file.ends_with("tests/demos.rs") && p.line > 0 && p.col > 0, "{ctx}");
 }
 
 #[test]
@@ -406,7 +406,7 @@ fn poisoned_struct_page_is_reported_with_its_pfn() {
         "poisoned struct page at pfn 0x13a000: page:pfn 0x13a000 is uninitialized and poisoned (PF_POISONED_CHECK)",
         "{ctx}"
     );
-    assert!(p.file.ends_with("tests.rs"), "{ctx}");
+    assert!(p.file.ends_with("tests/demos.rs"), "{ctx}");
 
     let o = boot_run(&config("m4000", Firmware::Bios, "holes=zeroed-no-tail selftest=__poisoned_page_demo"));
     let ctx = describe(&o);

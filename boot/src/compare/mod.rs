@@ -5,7 +5,8 @@
 //!                [--walkers]
 //! ```
 //! For a boot log the simulator runs once per policy. For a `--profile` the kernel boots once per policy in QEMU
-//! (`holes=<policy>` on its command line, at most two QEMU at a time) and each column is made of two parts, and
+//! (`holes=<policy>` on its command line, `--jobs` QEMU at a time, one per core by default, with a progress line
+//! per boot) and each column is made of two parts, and
 //! the output says which is which: the counts the kernel printed in its own `@@summary` line (hole pages, verifier
 //! findings, every walker's findings and VM_BUG_ONs), and the per-pfn links, which come from replaying that
 //! kernel's serial log in the simulator (`memlab sim` on the same lines; `memlab_tests::cross_check` proves the
@@ -21,11 +22,14 @@
 //!   2, never a panic; a boot that does not reach its summary is reported in its column, not hidden.
 
 use std::fmt::Write as _;
+use std::io::{IsTerminal, Read};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use serde_json::{json, Value};
 
+use crate::cli::CompareArgs;
+use crate::exit::Failure;
 use crate::linkmap::{diff_links, zone_name, LinkDiff, LinkMap, PageLinks};
 use crate::profiles::{self, Profile};
 use crate::qemu::{self, RunConfig};
@@ -35,12 +39,6 @@ use crate::status::RunStatus;
 
 mod render;
 pub use render::{diff_line, render, table_rows, to_json, MAX_DIFF_LINES};
-
-/// Exit status for bad input.
-pub const USAGE_ERROR: u8 = 2;
-
-pub const USAGE: &str = "usage: memlab compare <boot-log | --profile NAME> [--policies a,b,...] [--json] [--svg FILE] \
-[--firmware bios|uefi] [--walkers]";
 
 /// Where the layout comes from.
 #[derive(Clone, Debug)]
@@ -159,11 +157,17 @@ pub fn parse_policies(s: &str) -> Result<Vec<&'static str>, String> {
     Ok(out)
 }
 
-/// Reads a boot log file (lossy UTF-8).
-pub fn read_log(path: &str) -> Result<String, String> {
-    std::fs::read(path)
+/// Reads a boot log file (lossy UTF-8); `-` is stdin.
+pub fn read_log(path: &str) -> Result<String, Failure> {
+    let bytes = if path == "-" {
+        let mut b = Vec::new();
+        std::io::stdin().read_to_end(&mut b).map(|_| b)
+    } else {
+        std::fs::read(path)
+    };
+    bytes
         .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .map_err(|e| format!("cannot read {}: {}", path, e))
+        .map_err(|e| Failure::no_input(format!("cannot read {}: {}", if path == "-" { "stdin" } else { path }, e)))
 }
 
 fn walker_counts_of_sim(r: &mut SimResult) -> Vec<WalkerCount> {
@@ -224,11 +228,11 @@ pub fn run_profile_policy(
     profile: &'static Profile,
     firmware: Firmware,
     policy: &'static str,
-) -> Result<PolicyRun, String> {
+) -> Result<PolicyRun, Failure> {
     let mut cfg = RunConfig::new(profile);
     cfg.firmware = firmware;
     cfg.cmdline = format!("holes={}", policy);
-    let out = qemu::run(&cfg).map_err(|e| e.0)?;
+    let out = qemu::run(&cfg).map_err(|e| Failure::run(RunStatus::Setup, e.0))?;
     let summary = out.log.summary_json.first().and_then(|s| serde_json::from_str::<Value>(s).ok());
     let kernel = KernelSummary {
         status: out.status,
@@ -238,186 +242,162 @@ pub fn run_profile_policy(
     };
     let opts = SimOptions { policy: policy.to_string(), ..SimOptions::default() };
     let sim = sim::simulate(&out.serial, &opts).map_err(|e| {
-        format!(
+        Failure::bad_input(format!(
             "profile {} under {}: the kernel's serial log cannot be replayed ({}; {}, log {})",
             profile.name, policy, e, out.status, kernel.log_path
-        )
+        ))
     })?;
     let map = LinkMap::of(&sim.mm);
     let walkers = kernel.summary.as_ref().map(walker_counts_of_summary).unwrap_or_default();
     Ok(PolicyRun { policy, sim, map, walkers, kernel: Some(kernel), serial: Some(out.serial) })
 }
 
-/// Runs every policy over the source (profiles: at most two QEMU at a time). Progress goes to stderr.
-pub fn run_all(source: &Source, policies: &[&'static str], walkers: bool) -> Result<Vec<PolicyRun>, String> {
+/// Runs every policy over the source (profiles: at most `jobs` QEMU at a time; a progress line per boot on
+/// stderr, and a bar when stderr is a terminal).
+pub fn run_all(
+    source: &Source,
+    policies: &[&'static str],
+    walkers: bool,
+    jobs: usize,
+) -> Result<Vec<PolicyRun>, Failure> {
     match source {
         Source::Log(path) => {
             let text = read_log(path)?;
-            policies.iter().map(|p| run_log_policy(&text, p, walkers).map_err(|e| format!("{}: {}", path, e))).collect()
+            policies
+                .iter()
+                .map(|p| run_log_policy(&text, p, walkers).map_err(|e| Failure::bad_input(format!("{}: {}", path, e))))
+                .collect()
         }
         Source::Profile(profile, fw) => {
+            let started = std::time::Instant::now();
+            let bar = std::io::stderr().is_terminal().then(|| {
+                let b = indicatif::ProgressBar::new(policies.len() as u64);
+                b.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} boots {msg}",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                );
+                b.enable_steady_tick(std::time::Duration::from_millis(200));
+                b
+            });
+            let say = |line: String| match &bar {
+                Some(b) => b.println(line),
+                None => eprintln!("{line}"),
+            };
             let next = AtomicUsize::new(0);
-            let results: Mutex<Vec<Option<Result<PolicyRun, String>>>> =
+            let done = AtomicUsize::new(0);
+            let results: Mutex<Vec<Option<Result<PolicyRun, Failure>>>> =
                 Mutex::new((0..policies.len()).map(|_| None).collect());
             std::thread::scope(|s| {
-                for _ in 0..MAX_PARALLEL_BOOTS.min(policies.len()) {
+                for _ in 0..jobs.clamp(1, policies.len().max(1)) {
                     s.spawn(|| loop {
                         let i = next.fetch_add(1, Ordering::SeqCst);
                         let Some(&p) = policies.get(i) else { break };
-                        eprintln!("memlab: compare: booting {} with holes={}", profile.name, p);
+                        say(format!("memlab: compare: booting {} with holes={}", profile.name, p));
                         let r = run_profile_policy(profile, *fw, p);
-                        if let Ok(r) = &r {
-                            if let Some(k) = &r.kernel {
-                                eprintln!(
-                                    "memlab: compare: holes={}: {} in {:.1} s ({})",
-                                    p, k.status, k.seconds, k.log_path
-                                );
+                        let n = done.fetch_add(1, Ordering::SeqCst) + 1;
+                        match &r {
+                            Ok(r) => {
+                                if let Some(k) = &r.kernel {
+                                    say(format!(
+                                        "memlab: compare: [{}/{}] holes={}: {} in {:.1} s ({}); {:.0} s elapsed",
+                                        n,
+                                        policies.len(),
+                                        p,
+                                        k.status,
+                                        k.seconds,
+                                        k.log_path,
+                                        started.elapsed().as_secs_f64()
+                                    ));
+                                }
                             }
+                            Err(f) => {
+                                say(format!("memlab: compare: [{}/{}] holes={}: {}", n, policies.len(), p, f.message))
+                            }
+                        }
+                        if let Some(b) = &bar {
+                            b.set_message(format!("(last: {p})"));
+                            b.inc(1);
                         }
                         results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
                     });
                 }
             });
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
             results
                 .into_inner()
                 .unwrap_or_else(|e| e.into_inner())
                 .into_iter()
-                .map(|r| r.unwrap_or_else(|| Err("a boot did not run".into())))
+                .map(|r| r.unwrap_or_else(|| Err(Failure::run(RunStatus::Setup, "a boot did not run"))))
                 .collect()
         }
     }
 }
 
-/// QEMU instances at a time (TCG is CPU-bound; these machines have 2 cores).
-pub const MAX_PARALLEL_BOOTS: usize = 2;
-
-/// Parsed arguments.
-#[derive(Clone, Debug)]
-pub struct CompareArgs {
-    pub source: Source,
-    pub policies: Vec<&'static str>,
-    pub json: bool,
-    pub svg: Option<String>,
-    /// Run the walkers in the simulator whatever the machine's size.
-    pub walkers: bool,
+/// QEMU instances at a time by default: one per core (TCG is CPU-bound).
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
-/// Parses `--profile NAME` / `--firmware` / a log path: the shared part of `compare` and `explain`.
-pub fn parse_source(profile: Option<String>, firmware: Option<String>, file: Option<String>) -> Result<Source, String> {
-    let fw = match firmware {
-        Some(f) => Firmware::parse(&f).ok_or_else(|| format!("unknown firmware \"{}\"; accepted: bios, uefi", f))?,
-        None => Firmware::Bios,
-    };
-    match (profile, file) {
-        (Some(_), Some(f)) => Err(format!("give a boot log or --profile, not both (got \"{}\" too)", f)),
-        (Some(p), None) => profiles::find(&p)
+/// The source `compare` and `explain` read: a log path or a profile.
+pub fn source_of(log: Option<&str>, profile: Option<&str>, firmware: &str) -> Result<Source, Failure> {
+    let fw = Firmware::parse(firmware).ok_or_else(|| Failure::usage(format!("unknown firmware \"{firmware}\"")))?;
+    match (profile, log) {
+        (Some(p), _) => profiles::find(p)
             .map(|p| Source::Profile(p, fw))
-            .ok_or_else(|| format!("unknown profile \"{}\"; accepted: {}", p, profiles::names())),
-        (None, Some(f)) => Ok(Source::Log(f)),
-        (None, None) => Err("missing <boot-log> or --profile NAME".into()),
+            .ok_or_else(|| Failure::usage(format!("unknown profile \"{p}\"; accepted: {}", profiles::names()))),
+        (None, Some(f)) => Ok(Source::Log(f.to_string())),
+        (None, None) => Err(Failure::usage("missing <BOOT_LOG> or --profile NAME")),
     }
-}
-
-/// Walks command-line words: `f(flag, value)` for each `--flag` / `--flag=value` / `--flag value` (`value` fetches
-/// the flag's value, inline or the next word) and `f(word, None)`-style positionals through `positional`. Shared by
-/// `compare` and `explain`, whose options overlap.
-pub fn scan_args(
-    args: &[String],
-    mut flag: impl FnMut(&str, &mut dyn FnMut(&str) -> Result<String, String>) -> Result<(), String>,
-    mut positional: impl FnMut(&str) -> Result<(), String>,
-) -> Result<(), String> {
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let (k, inline) = match a.split_once('=') {
-            Some((k, v)) if k.starts_with("--") => (k, Some(v.to_string())),
-            _ => (a.as_str(), None),
-        };
-        if !k.starts_with("--") {
-            positional(a)?;
-            continue;
-        }
-        let mut value = |name: &str| -> Result<String, String> {
-            match &inline {
-                Some(v) => Ok(v.clone()),
-                None => it.next().cloned().ok_or_else(|| format!("{} needs a value", name)),
-            }
-        };
-        flag(k, &mut value).map_err(|e| if e.is_empty() { format!("unknown option \"{}\"", a) } else { e })?;
-    }
-    Ok(())
-}
-
-/// Parses `compare`'s arguments.
-pub fn parse_args(args: &[String]) -> Result<CompareArgs, String> {
-    let (mut profile, mut firmware, mut file, mut policies, mut json, mut svg) = (None, None, None, None, false, None);
-    let mut walkers = false;
-    scan_args(
-        args,
-        |k, value| {
-            match k {
-                "--profile" => profile = Some(value("--profile")?),
-                "--firmware" => firmware = Some(value("--firmware")?),
-                "--policies" | "--policy" => policies = Some(parse_policies(&value("--policies")?)?),
-                "--svg" => svg = Some(value("--svg")?),
-                "--json" => json = true,
-                "--walkers" => walkers = true,
-                _ => return Err(String::new()),
-            }
-            Ok(())
-        },
-        |a| {
-            if file.is_some() {
-                return Err(format!("unexpected argument \"{}\"", a));
-            }
-            file = Some(a.to_string());
-            Ok(())
-        },
-    )?;
-    let source = parse_source(profile, firmware, file)?;
-    let policies = policies.unwrap_or_else(|| mm::policy::POLICIES.iter().map(|p| p.name()).collect());
-    Ok(CompareArgs { source, policies, json, svg, walkers })
 }
 
 /// `memlab compare ...`: returns the exit status.
-pub fn main(args: &[String]) -> u8 {
-    if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("{}", USAGE);
-        return 0;
-    }
-    let a = match parse_args(args) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("memlab compare: {}\n{}", e, USAGE);
-            return USAGE_ERROR;
-        }
+pub fn main(a: CompareArgs) -> u8 {
+    let source = match source_of(a.log.as_deref(), a.profile.as_deref(), &a.firmware) {
+        Ok(s) => s,
+        Err(f) => return f.report("compare"),
     };
-    if let Source::Log(p) = &a.source {
-        // Fail early and clearly on an unreadable file, before any work.
-        if let Err(e) = std::fs::metadata(p) {
-            eprintln!("memlab compare: cannot read {}: {}", p, e);
-            return USAGE_ERROR;
-        }
-    }
-    let runs = match run_all(&a.source, &a.policies, a.walkers) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("memlab compare: {}", e);
-            return USAGE_ERROR;
-        }
-    };
-    if a.json {
-        println!("{}", to_json(&a.source, &runs));
+    let policies = if a.policies.is_empty() {
+        mm::policy::POLICIES.iter().map(|p| p.name()).collect()
     } else {
-        print!("{}", render(&a.source, &runs));
+        match parse_policies(&a.policies.join(",")) {
+            Ok(p) => p,
+            Err(e) => return Failure::usage(e).report("compare"),
+        }
+    };
+    let jobs = a.jobs.map_or_else(default_jobs, |j| j as usize);
+    let runs = match run_all(&source, &policies, a.walkers, jobs) {
+        Ok(r) => r,
+        Err(f) => return f.report("compare"),
+    };
+    // One log, one set of warnings (every policy reads the same lines).
+    let warnings = match (&source, runs.first()) {
+        (Source::Log(_), Some(r)) => r.sim.warnings.clone(),
+        _ => crate::warnings::Warnings::default(),
+    };
+    warnings.print("compare");
+    if a.json {
+        let mut v = to_json(&source, &runs);
+        v["warnings"] = warnings.json();
+        println!("{}", v);
+    } else {
+        print!("{}", render(&source, &runs));
     }
     if let Some(path) = &a.svg {
         let rows: Vec<crate::svg::Row> = runs.iter().map(crate::svg::Row::of_run).collect();
-        let title = format!("memlab compare: {}", a.source.describe());
+        let title = format!("memlab compare: {}", source.describe());
         if let Err(e) = crate::svg::write(path, &title, &rows) {
-            eprintln!("memlab compare: {}", e);
-            return USAGE_ERROR;
+            return Failure::cant_create(e).report("compare");
         }
         eprintln!("memlab: compare: SVG written to {}", path);
+    }
+    if a.strict {
+        if let Err(f) = warnings.strict() {
+            return f.report("compare");
+        }
     }
     0
 }

@@ -28,16 +28,13 @@ pub mod hotplug;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::cli::LinuxArgs;
 use crate::qemu::{self, target_dir, unique_suffix, RunConfig};
 use crate::setup::{self, SetupError};
 use crate::status::RunStatus;
-use crate::USAGE_ERROR;
 
 /// The guest agent binary (boot/build.rs).
 pub const AGENT_PATH: &str = env!("MEMLAB_AGENT_PATH");
-
-pub const USAGE: &str = "usage: memlab linux [--profile NAME] [--firmware bios|uefi] [--cmdline \"k=v ...\"] \
-[--timeout SECS] [--hotplug add:SIZE[@NODE],del,...] [-- extra qemu args]";
 
 /// What a Linux boot gave.
 #[derive(Clone, Debug)]
@@ -220,27 +217,11 @@ pub fn describe(out: &LinuxOutcome, timeout: Option<Duration>) -> String {
 }
 
 /// Runs `memlab linux`; returns the process exit status.
-pub fn main(args: &[String]) -> u8 {
-    if args.iter().take_while(|a| *a != "--").any(|a| a == "-h" || a == "--help") {
-        println!("{USAGE}");
-        return 0;
-    }
-    let parsed = crate::run::take_value(args, "--hotplug").and_then(|(script, rest)| {
-        let cfg = crate::run::parse_args(&rest)?;
-        let script = script.or_else(|| crate::hotplug::profile_script(cfg.profile.name).map(String::from));
-        Ok((cfg, script.map(|s| crate::hotplug::parse_script(&s)).transpose()?))
-    });
-    let (mut cfg, steps) = match parsed {
+pub fn main(a: LinuxArgs) -> u8 {
+    let (mut cfg, steps) = match a.boot.config() {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("memlab linux: {e}\n{USAGE}");
-            return USAGE_ERROR;
-        }
+        Err(f) => return f.report("linux"),
     };
-    if cfg.gdb || cfg.boot_log {
-        eprintln!("memlab linux: --gdb and --boot-log are for memlab's kernel\n{USAGE}");
-        return USAGE_ERROR;
-    }
     cfg.echo = true;
     eprintln!(
         "memlab: linux on profile {} ({}), firmware {}, command line \"{}\"",

@@ -26,7 +26,8 @@
 //!   a [`Warning`] with its line number and the reason. Nothing that matched a known prefix is dropped silently.
 //!   Warnings beyond [`MAX_WARNINGS`] are counted in [`BootLog::warnings_dropped`], not stored.
 //! - Ranges are stored with exclusive ends; an inclusive end of `u64::MAX` or an end before the start is a
-//!   warning, not a wraparound. Page-granular facts (zone ranges, node ranges, movable starts) that are not page
+//!   warning, not a wraparound. A range beyond 2^MAX_PHYSMEM_BITS is clipped there (or dropped when it starts
+//!   there), with a warning. Page-granular facts (zone ranges, node ranges, movable starts) that are not page
 //!   aligned are warnings.
 //! - A log holding two boots (a second `Linux version`, `BIOS-provided physical RAM map:` or `Zone ranges:` after
 //!   the first boot's `Zone ranges:`) yields the last boot, with a warning naming the line where it starts and the
@@ -38,7 +39,7 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt;
 
-use crate::consts::{PAGE_SHIFT, PAGE_SIZE};
+use crate::consts::{MAX_PHYSMEM_BITS, PAGE_SHIFT, PAGE_SIZE};
 use crate::layout::{FirmwareRegion, MemRange, NumaAffinity, RegionKind};
 use crate::zones::{ZoneType, MAX_NR_ZONES};
 
@@ -171,6 +172,24 @@ impl BootLog {
     /// The SRAT lines as layout input.
     pub fn srat_affinity(&self) -> Vec<NumaAffinity> {
         self.srat.iter().map(|s| NumaAffinity { nid: s.nid, start: s.start, end: s.end, hotplug: s.hotplug }).collect()
+    }
+
+    /// `[start, end)` (in units of `1 << shift` bytes) as the memory model can hold it: below 2^MAX_PHYSMEM_BITS.
+    /// A range that ends above is clipped, one that starts above is dropped, each with a warning (Linux clips
+    /// such ranges too: `mminit_validate_memmodel_limits`).
+    fn physmem(&mut self, line: usize, text: &str, start: u64, end: u64, shift: u32) -> Option<(u64, u64)> {
+        let limit = (1u64 << MAX_PHYSMEM_BITS) >> shift;
+        if end <= limit {
+            return Some((start, end));
+        }
+        let bits = MAX_PHYSMEM_BITS;
+        if start >= limit {
+            self.warn(line, format!("starts beyond MAX_PHYSMEM_BITS {bits} ({:#x}); dropped", 1u64 << bits), text);
+            None
+        } else {
+            self.warn(line, format!("ends beyond MAX_PHYSMEM_BITS {bits}; clipped at {:#x}", 1u64 << bits), text);
+            Some((start, limit))
+        }
     }
 
     fn warn(&mut self, line: usize, reason: String, text: &str) {

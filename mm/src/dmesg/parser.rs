@@ -118,7 +118,12 @@ impl Parser {
                     return false;
                 };
                 match r {
-                    Ok(v) => self.log.early_node_ranges.push(v),
+                    Ok(v) => {
+                        if let Some((start_pfn, end_pfn)) = self.log.physmem(n, msg, v.start_pfn, v.end_pfn, PAGE_SHIFT)
+                        {
+                            self.log.early_node_ranges.push(MemRange { start_pfn, end_pfn, ..v });
+                        }
+                    }
                     Err(e) => self.log.warn(n, e, msg),
                 }
                 true
@@ -153,19 +158,31 @@ impl Parser {
         let ms = msg.strip_prefix("ACPI: ").unwrap_or(msg);
         if let Some(rest) = msg.strip_prefix("BIOS-e820:") {
             match map_line(rest) {
-                Ok(r) => log.e820.push(r),
+                Ok(r) => {
+                    if let Some((start, end)) = log.physmem(n, msg, r.start, r.end, 0) {
+                        log.e820.push(FirmwareRegion { start, end, ..r });
+                    }
+                }
                 Err(e) => log.warn(n, e, msg),
             }
         } else if let Some(rest) = msg.strip_prefix("Xen:").filter(|r| looks_like_range(r)) {
             match map_line(rest) {
-                Ok(r) => log.e820.push(r),
+                Ok(r) => {
+                    if let Some((start, end)) = log.physmem(n, msg, r.start, r.end, 0) {
+                        log.e820.push(FirmwareRegion { start, end, ..r });
+                    }
+                }
                 Err(e) => log.warn(n, e, msg),
             }
         } else if let Some(rest) =
             msg.strip_prefix("user:").or_else(|| msg.strip_prefix("modified:")).filter(|r| looks_like_range(r))
         {
             match map_line(rest) {
-                Ok(r) => log.e820_user.push(r),
+                Ok(r) => {
+                    if let Some((start, end)) = log.physmem(n, msg, r.start, r.end, 0) {
+                        log.e820_user.push(FirmwareRegion { start, end, ..r });
+                    }
+                }
                 Err(e) => log.warn(n, e, msg),
             }
         } else if let Some(rest) = msg.strip_prefix("efi: mem").and_then(|r| {
@@ -173,7 +190,11 @@ impl Parser {
             (!num.is_empty() && num.bytes().all(|c| c.is_ascii_digit())).then_some(tail)
         }) {
             match efi_line(rest) {
-                Ok(r) => log.efi.push(r),
+                Ok(r) => {
+                    if let Some((start, end)) = log.physmem(n, msg, r.start, r.end, 0) {
+                        log.efi.push(FirmwareRegion { start, end, ..r });
+                    }
+                }
                 Err(e) => log.warn(n, e, msg),
             }
         } else if let Some(rest) = msg.strip_prefix("e820: update ") {
@@ -188,7 +209,11 @@ impl Parser {
             }
         } else if let Some(rest) = ms.strip_prefix("SRAT: ").filter(|r| r.starts_with("Node ")) {
             match srat_line(rest) {
-                Ok(s) => log.srat.push(s),
+                Ok(s) => {
+                    if let Some((start, end)) = log.physmem(n, msg, s.start, s.end, 0) {
+                        log.srat.push(SratLine { start, end, ..s });
+                    }
+                }
                 Err(e) => log.warn(n, e, msg),
             }
         } else if msg == "Zone ranges:" {

@@ -22,6 +22,7 @@
 //! - every policy initializes every memory page exactly as `memmap_init_range` does; they differ only in holes,
 //!   spans and the check.
 
+pub mod era;
 mod nearest;
 mod reserved_relaxed;
 mod span_extend;
