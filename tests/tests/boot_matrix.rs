@@ -485,3 +485,15 @@ fn stress_m4000_one_node() {
     // DMA, DMA32, Normal.
     stress("m4000", 1, 3);
 }
+
+/// QEMU's smallest useful memory, `tiny -- -m 64M` (63.5 MiB after the firmware's reservations): every default
+/// self-test passes, `firmware_map_has_ram` included (it asks for what the kernel needs, 32 MiB).
+#[test]
+fn tiny_with_64m_passes_every_self_test() {
+    let mut cfg = config("tiny", Firmware::Bios, "");
+    cfg.extra_qemu_args = vec!["-m".into(), "64M".into()];
+    let o = boot_run(&cfg);
+    let ctx = describe(&o);
+    assert_eq!(o.status, RunStatus::Passed, "{ctx}");
+    assert!(o.log.test("firmware_map_has_ram").is_some_and(|t| t.result.is_ok()), "{ctx}");
+}

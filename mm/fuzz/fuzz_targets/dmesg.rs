@@ -1,9 +1,14 @@
 //! The boot-log parser on arbitrary bytes, and the layout built from what it found.
 //!
 //! Properties: `parse_bytes` never panics; every stored range has an exclusive end not before its start; the
-//! warning list respects its cap; a warning names a line that was read (or the first one not read); the node ranges and the firmware map it
-//! yields go through `Layout::from_memory_ranges` / `normalize` without a panic, and their errors say something.
+//! warning list respects its cap; a warning names a line that was read; a dropped line is always reported (every
+//! one-line fact of the boot read is stored or warned about: `mm/tests/common/dmesg_oracle.rs`); the node ranges
+//! and the firmware map it yields go through `Layout::from_memory_ranges` / `normalize` without a panic, and their
+//! errors say something.
 #![no_main]
+
+#[path = "../../tests/common/dmesg_oracle.rs"]
+mod dmesg_oracle;
 
 use libfuzzer_sys::fuzz_target;
 use mm::dmesg::{parse_bytes, MAX_WARNINGS};
@@ -12,9 +17,13 @@ use mm::layout::{normalize, Layout, LayoutOptions};
 fuzz_target!(|data: &[u8]| {
     let log = parse_bytes(data);
     assert!(log.warnings.len() <= MAX_WARNINGS);
+    let text = String::from_utf8_lossy(data);
+    if let Err(e) = dmesg_oracle::check(&text, &log) {
+        panic!("{e}");
+    }
     for w in &log.warnings {
-        // 1-based; the "second boot starts here" warning names the first line not read.
-        assert!(w.line >= 1 && w.line <= log.lines + 1, "warning line {} of {}", w.line, log.lines);
+        // 1-based, and a line that was read.
+        assert!(w.line >= 1 && w.line <= log.lines, "warning line {} of {}", w.line, log.lines);
         assert!(!w.reason.is_empty());
     }
     for r in log.e820.iter().chain(&log.e820_user).chain(&log.efi) {

@@ -4,7 +4,7 @@
 // Message extraction
 
 /// The message of a log line: see the module documentation for what is stripped.
-pub(super) fn message(raw: &str) -> &str {
+pub fn message(raw: &str) -> &str {
     let mut s = raw.trim_end_matches(['\r', '\n']).trim_start();
     while let Some(rest) = s.strip_prefix('>') {
         s = rest.trim_start();

@@ -227,7 +227,7 @@ mod message;
 mod parser;
 
 use fields::*;
-use message::*;
+pub use message::message;
 use parser::*;
 
 #[cfg(test)]
