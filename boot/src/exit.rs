@@ -12,8 +12,8 @@ use crate::status::RunStatus;
 
 /// A command-line usage error: unknown flag, bad flag value, missing or extra argument (EX_USAGE).
 pub const USAGE: u8 = 64;
-/// Input that cannot be used: a boot log with no memory map, a layout that cannot be normalized, a pfn that
-/// does not parse, a warning under `--strict` (EX_DATAERR).
+/// Input that cannot be used: a boot log with no memory map, a layout that cannot be normalized,
+/// a warning under `--strict` (EX_DATAERR).
 pub const BAD_INPUT: u8 = 65;
 /// An input file that cannot be read (EX_NOINPUT).
 pub const NO_INPUT: u8 = 66;
@@ -34,7 +34,7 @@ Exit status (every command):
   8   Debian's Linux image could not be downloaded or unpacked (linux, diff)
   9   Linux booted but memlab's guest agent did not finish (linux, diff)
   64  usage error: unknown flag, bad flag value, missing or extra argument
-  65  bad input: a log or layout that cannot be used, a bad pfn, a warning under --strict
+  65  bad input: a log or layout that cannot be used, a warning under --strict
   66  an input file cannot be read
   73  an output file cannot be written (--svg)";
 
@@ -96,5 +96,12 @@ mod tests {
             assert!(ALL.contains(&s.code()), "{s:?}");
         }
         assert_eq!(TABLE.lines().filter(|l| l.starts_with("  ")).count(), ALL.len());
+    }
+
+    #[test]
+    fn the_cli_chapter_prints_this_table() {
+        let doc = include_str!("../../docs/cli.md");
+        let body: String = TABLE.lines().skip(1).map(|l| format!("{l}\n")).collect();
+        assert!(doc.contains(&body), "docs/cli.md must hold boot::exit::TABLE verbatim");
     }
 }

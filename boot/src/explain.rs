@@ -245,7 +245,11 @@ pub fn main(a: ExplainArgs) -> u8 {
     };
     let run = match &source {
         Source::Log(path) => compare::read_log(path).and_then(|t| {
-            let bad = |e: String| Failure::bad_input(format!("{path}: {e}"));
+            let bad = |e: String| {
+                // The lines the parser could not use are often why there is no usable layout.
+                crate::warnings::Warnings::of(&mm::dmesg::parse(&t), &[]).print("explain");
+                Failure::bad_input(format!("{path}: {e}"))
+            };
             let (policy, reason) = match given {
                 Some(p) => (p, "as given".to_string()),
                 None => {

@@ -349,7 +349,11 @@ pub fn main(a: SimArgs) -> u8 {
     };
     let r = match if a.policy.is_some() { simulate(&text, &opts) } else { simulate_era(&text, &opts) } {
         Ok(r) => r,
-        Err(e) => return Failure::bad_input(format!("{}: {}", a.log, e)).report("sim"),
+        Err(e) => {
+            // The lines the parser could not use are often why there is no usable layout: name them first.
+            Warnings::of(&dmesg::parse(&text), &[]).print("sim");
+            return Failure::bad_input(format!("{}: {}", a.log, e)).report("sim");
+        }
     };
     r.warnings.print("sim");
     if opts.json {

@@ -265,7 +265,13 @@ pub fn run_all(
             let text = read_log(path)?;
             policies
                 .iter()
-                .map(|p| run_log_policy(&text, p, walkers).map_err(|e| Failure::bad_input(format!("{}: {}", path, e))))
+                .map(|p| {
+                    run_log_policy(&text, p, walkers).map_err(|e| {
+                        // The lines the parser could not use are often why there is no usable layout.
+                        crate::warnings::Warnings::of(&mm::dmesg::parse(&text), &[]).print("compare");
+                        Failure::bad_input(format!("{}: {}", path, e))
+                    })
+                })
                 .collect()
         }
         Source::Profile(profile, fw) => {
