@@ -18,7 +18,7 @@
 use std::fmt::Write as _;
 
 use mm::consts::{pfn_to_section_nr, section_nr_to_pfn, PAGEBLOCK_NR_PAGES, PAGE_SHIFT};
-use mm::page::pg;
+use mm::page::PageFlags;
 use mm::sparse::migratetype;
 use mm::zones::ZoneType;
 
@@ -41,19 +41,8 @@ pub fn parse_pfn(s: &str) -> Result<u64, String> {
 }
 
 fn flag_names(flags: u64) -> String {
-    let names: &[(u32, &str)] = &[
-        (pg::LOCKED, "locked"),
-        (pg::REFERENCED, "referenced"),
-        (pg::UPTODATE, "uptodate"),
-        (pg::DIRTY, "dirty"),
-        (pg::LRU, "lru"),
-        (pg::ACTIVE, "active"),
-        (pg::SLAB, "slab"),
-        (pg::RESERVED, "reserved"),
-        (pg::PRIVATE, "private"),
-        (pg::HEAD, "head"),
-    ];
-    let v: Vec<&str> = names.iter().filter(|(b, _)| flags & (1 << b) != 0).map(|(_, n)| *n).collect();
+    let v: Vec<String> =
+        PageFlags::from_bits_truncate(flags).iter_names().map(|(n, _)| n.to_ascii_lowercase()).collect();
     if v.is_empty() {
         "none".into()
     } else {
@@ -186,7 +175,7 @@ pub fn explain(r: &PolicyRun, pfn: u64) -> String {
                 out,
                 "  page:       flags {:#018x} [{}], refcount {}, section field {}",
                 page.flags,
-                flag_names(page.flags & ((1 << pg::NR_PAGEFLAGS) - 1)),
+                flag_names(page.flags),
                 page.refcount,
                 page.section()
             );

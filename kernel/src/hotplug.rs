@@ -58,10 +58,10 @@ enum Event {
 fn wait_event() -> Result<Event, String> {
     let start = crate::time::rdtsc();
     loop {
-        if let Some(s) = memhp::pending(memhp::STATUS_INSERT) {
+        if let Some(s) = memhp::pending(memhp::Status::INSERT) {
             return Ok(Event::Insert(s));
         }
-        if let Some(s) = memhp::pending(memhp::STATUS_REMOVE) {
+        if let Some(s) = memhp::pending(memhp::Status::REMOVE) {
             return Ok(Event::Remove(s));
         }
         if crate::time::rdtsc().wrapping_sub(start) > EVENT_WAIT_CYCLES {

@@ -46,12 +46,30 @@ const REG_OST_EVENT: u16 = 0x4;
 const REG_OST_STATUS: u16 = 0x8;
 const REG_CONTROL: u16 = 0x14;
 
-pub const STATUS_ENABLED: u8 = 1 << 0;
-pub const STATUS_INSERT: u8 = 1 << 1;
-pub const STATUS_REMOVE: u8 = 1 << 2;
-const CONTROL_CLEAR_INSERT: u8 = 1 << 1;
-const CONTROL_CLEAR_REMOVE: u8 = 1 << 2;
-const CONTROL_EJECT: u8 = 1 << 3;
+bitflags::bitflags! {
+    /// A slot's status register (`+0x14`, read). Unknown bits are kept, so the probe can refuse a controller that
+    /// sets them on an empty slot.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct Status: u8 {
+        /// A DIMM is plugged in the slot.
+        const ENABLED = 1 << 0;
+        /// An insert event is pending.
+        const INSERT = 1 << 1;
+        /// A remove event is pending.
+        const REMOVE = 1 << 2;
+        const _ = !0;
+    }
+}
+
+bitflags::bitflags! {
+    /// The control register (`+0x14`, write): one command per write.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    struct Control: u8 {
+        const CLEAR_INSERT = 1 << 1;
+        const CLEAR_REMOVE = 1 << 2;
+        const EJECT = 1 << 3;
+    }
+}
 
 /// ACPI _OST event codes and status (ACPI 6.x, table "_OST Source Event Codes"): what the guest reports back.
 pub const OST_EVENT_INSERT: u32 = 0x01;
@@ -66,12 +84,12 @@ pub struct Slot {
     pub addr: u64,
     pub size: u64,
     pub pxm: u32,
-    pub status: u8,
+    pub status: Status,
 }
 
 impl Slot {
     pub fn enabled(&self) -> bool {
-        self.status & STATUS_ENABLED != 0
+        self.status.contains(Status::ENABLED)
     }
 }
 
@@ -114,7 +132,13 @@ pub fn read_slot(slot: u32) -> Option<Slot> {
     if lo == u32::MAX && hi == u32::MAX && slo == u32::MAX && shi == u32::MAX && status == 0xff {
         return None;
     }
-    Some(Slot { slot, addr: (hi as u64) << 32 | lo as u64, size: (shi as u64) << 32 | slo as u64, pxm, status })
+    Some(Slot {
+        slot,
+        addr: (hi as u64) << 32 | lo as u64,
+        size: (shi as u64) << 32 | slo as u64,
+        pxm,
+        status: Status::from_bits_retain(status),
+    })
 }
 
 /// The controller's slots up to [`MAX_SLOTS`] (empty ones included: see the module documentation on the slot
@@ -125,7 +149,8 @@ pub fn probe() -> Option<Vec<Slot>> {
     for s in 0..MAX_SLOTS {
         match read_slot(s) {
             Some(slot) => {
-                if !slot.enabled() && (slot.addr != 0 || slot.size != 0 || slot.status & !STATUS_ENABLED != 0) {
+                if !slot.enabled() && (slot.addr != 0 || slot.size != 0 || !(slot.status - Status::ENABLED).is_empty())
+                {
                     // An empty slot with data: not the controller we know.
                     return None;
                 }
@@ -140,7 +165,7 @@ pub fn probe() -> Option<Vec<Slot>> {
 /// Clears slot `slot`'s insert event and reports the insert's outcome to QEMU (_OST).
 pub fn ack_insert(slot: u32, ok: bool) {
     write32(REG_SELECT, slot);
-    write8(REG_CONTROL, CONTROL_CLEAR_INSERT);
+    write8(REG_CONTROL, Control::CLEAR_INSERT.bits());
     write32(REG_OST_EVENT, OST_EVENT_INSERT);
     write32(REG_OST_STATUS, if ok { OST_SUCCESS } else { OST_FAILURE });
 }
@@ -148,7 +173,7 @@ pub fn ack_insert(slot: u32, ok: bool) {
 /// Clears slot `slot`'s remove event without ejecting (the removal failed; `reason` went to the console).
 pub fn refuse_remove(slot: u32) {
     write32(REG_SELECT, slot);
-    write8(REG_CONTROL, CONTROL_CLEAR_REMOVE);
+    write8(REG_CONTROL, Control::CLEAR_REMOVE.bits());
     write32(REG_OST_EVENT, OST_EVENT_EJECT);
     write32(REG_OST_STATUS, OST_FAILURE);
 }
@@ -159,11 +184,11 @@ pub fn refuse_remove(slot: u32) {
 /// that memory afterwards, as it is gone.
 pub fn eject(slot: u32) {
     write32(REG_SELECT, slot);
-    write8(REG_CONTROL, CONTROL_CLEAR_REMOVE);
-    write8(REG_CONTROL, CONTROL_EJECT);
+    write8(REG_CONTROL, Control::CLEAR_REMOVE.bits());
+    write8(REG_CONTROL, Control::EJECT.bits());
 }
 
-/// The first slot with a pending insert (`STATUS_INSERT`) or remove (`STATUS_REMOVE`) event.
-pub fn pending(event: u8) -> Option<Slot> {
-    (0..MAX_SLOTS).map_while(read_slot).find(|s| s.status & event != 0)
+/// The first slot with a pending insert (`Status::INSERT`) or remove (`Status::REMOVE`) event.
+pub fn pending(event: Status) -> Option<Slot> {
+    (0..MAX_SLOTS).map_while(read_slot).find(|s| s.status.intersects(event))
 }

@@ -71,10 +71,38 @@ pub const fn zone_id_of_flags(flags: u64) -> usize {
 
 /// `page_type` base: types are set by clearing a bit below it (include/linux/page-flags.h).
 pub const PAGE_TYPE_BASE: u32 = 0xf000_0000;
-/// PG_buddy: the page heads a free buddy block; `private` holds its order.
-pub const PG_BUDDY: u32 = 0x0000_0080;
-/// PG_offline: the page is logically offline (memory hotplug, balloon).
-pub const PG_OFFLINE: u32 = 0x0000_0100;
+bitflags::bitflags! {
+    /// Page types: bits of `_mapcount` below [`PAGE_TYPE_BASE`], *cleared* to set the type
+    /// (include/linux/page-flags.h `PG_buddy`, `PG_offline`).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct PageType: u32 {
+        /// PG_buddy: the page heads a free buddy block; `private` holds its order.
+        const BUDDY = 0x0000_0080;
+        /// PG_offline: the page is logically offline (memory hotplug, balloon).
+        const OFFLINE = 0x0000_0100;
+    }
+}
+const _: () = assert!(PageType::all().bits() & PAGE_TYPE_BASE == 0, "page types sit below PAGE_TYPE_BASE");
+
+bitflags::bitflags! {
+    /// The page-flag bits of the flags word, as a set. The word packs them (its low [`pg::NR_PAGEFLAGS`] bits) with
+    /// the zone, node and section fields, so `Page::flags` stays a u64 and [`pg`] keeps Linux's bit numbers
+    /// (`enum pageflags`) for `set_flag` / `clear_flag`; [`Page::page_flags`] is the set view.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct PageFlags: u64 {
+        const LOCKED = 1 << pg::LOCKED;
+        const REFERENCED = 1 << pg::REFERENCED;
+        const UPTODATE = 1 << pg::UPTODATE;
+        const DIRTY = 1 << pg::DIRTY;
+        const LRU = 1 << pg::LRU;
+        const ACTIVE = 1 << pg::ACTIVE;
+        const SLAB = 1 << pg::SLAB;
+        const RESERVED = 1 << pg::RESERVED;
+        const PRIVATE = 1 << pg::PRIVATE;
+        const HEAD = 1 << pg::HEAD;
+    }
+}
+const _: () = assert!(PageFlags::all().bits() >> pg::NR_PAGEFLAGS == 0, "page flags overflow their field");
 
 /// Marks a list link that names a list head outside the memmap instead of a pfn.
 pub const LIST_HEAD_BIT: u64 = 1 << 63;
@@ -256,22 +284,28 @@ impl Page {
         !self.is_poisoned() && self.test_flag(pg::RESERVED)
     }
 
-    /// Whether `_mapcount` carries the page type bit `ty` (`PageBuddy`, `PageOffline`).
+    /// Whether `_mapcount` carries the page type `ty` (`PageBuddy`, `PageOffline`).
     #[inline]
-    pub fn has_type(&self, ty: u32) -> bool {
-        (self.mapcount as u32 & (PAGE_TYPE_BASE | ty)) == PAGE_TYPE_BASE
+    pub fn has_type(&self, ty: PageType) -> bool {
+        (self.mapcount as u32 & (PAGE_TYPE_BASE | ty.bits())) == PAGE_TYPE_BASE
     }
 
     /// Sets a page type (`__SetPageBuddy`): only on a page without a type.
     #[inline]
-    pub fn set_type(&mut self, ty: u32) {
-        self.mapcount = (self.mapcount as u32 & !ty) as i32;
+    pub fn set_type(&mut self, ty: PageType) {
+        self.mapcount = (self.mapcount as u32 & !ty.bits()) as i32;
     }
 
     /// Clears a page type.
     #[inline]
-    pub fn clear_type(&mut self, ty: u32) {
-        self.mapcount = (self.mapcount as u32 | ty) as i32;
+    pub fn clear_type(&mut self, ty: PageType) {
+        self.mapcount = (self.mapcount as u32 | ty.bits()) as i32;
+    }
+
+    /// The page-flag bits of the flags word, as a set (the zone, node and section fields left out).
+    #[inline]
+    pub fn page_flags(&self) -> PageFlags {
+        PageFlags::from_bits_truncate(self.flags)
     }
 
     /// The lru links `(next, prev)`, or an error naming `pfn` if the page is poisoned.
@@ -330,14 +364,14 @@ mod tests {
     fn page_type_bits() {
         let mut p = Page::ZEROED;
         p.init_single(5, 1, 0);
-        assert!(!p.has_type(PG_BUDDY));
-        p.set_type(PG_BUDDY);
-        assert!(p.has_type(PG_BUDDY));
-        assert!(!p.has_type(PG_OFFLINE));
-        p.clear_type(PG_BUDDY);
+        assert!(!p.has_type(PageType::BUDDY));
+        p.set_type(PageType::BUDDY);
+        assert!(p.has_type(PageType::BUDDY));
+        assert!(!p.has_type(PageType::OFFLINE));
+        p.clear_type(PageType::BUDDY);
         assert_eq!(p.mapcount, -1);
         // A zeroed page (mapcount 0) has no type: the base bits are clear.
-        assert!(!Page::ZEROED.has_type(PG_BUDDY));
+        assert!(!Page::ZEROED.has_type(PageType::BUDDY));
     }
 
     #[test]

@@ -32,7 +32,7 @@ use core::fmt::Write;
 use crate::buddy::Buddy;
 use crate::consts::{pfn_to_section_nr, PAGEBLOCK_NR_PAGES, PAGES_PER_SECTION, PAGE_SHIFT};
 use crate::model::Mm;
-use crate::page::PG_BUDDY;
+use crate::page::PageType;
 use crate::sparse::{migratetype, subsection_index};
 use crate::watermarks::{self, ZoneManaged};
 use crate::zones::{ZoneType, MAX_NR_ZONES};
@@ -195,7 +195,7 @@ pub fn kpageflags_runs(mm: &Mm) -> Vec<(u64, u64, Kpf)> {
                 None => Kpf::NoPage,
                 Some(p) if p.is_poisoned() => Kpf::Poisoned,
                 Some(p) if p.is_reserved() => Kpf::Reserved,
-                Some(p) if p.has_type(PG_BUDDY) => {
+                Some(p) if p.has_type(PageType::BUDDY) => {
                     buddy_end = pfn + (1u64 << p.private.min(63));
                     Kpf::Buddy
                 }

@@ -7,8 +7,8 @@
 //! repaired in a documented way and the repair is recorded).
 
 use mm::acpi::{
-    find_srat, finish_sdt, map_nodes, parse_srat, read_rsdp, AcpiError, LocalApicAffinity, MemoryAffinity, MemoryImage,
-    SkippedEntry, Srat, SratEntry, Table, AFFINITY_ENABLED, RSDP_SIGNATURE, RSDT, SRAT, XSDT,
+    find_srat, finish_sdt, map_nodes, parse_srat, read_rsdp, AcpiError, AffinityFlags, LocalApicAffinity,
+    MemoryAffinity, MemoryImage, SkippedEntry, Srat, SratEntry, Table, RSDP_SIGNATURE, RSDT, SRAT, XSDT,
 };
 use mm::cmdline::{
     check_conflicts, parse, parse_raw, CmdlineError, Conflict, KeySpec, NumberError, ValueError, ValueKind,
@@ -268,7 +268,7 @@ fn root(sig: [u8; 4], entries: &[u64]) -> Vec<u8> {
 }
 
 fn mem_entry(pxm: u32, base: u64, length: u64) -> SratEntry {
-    SratEntry::Memory(MemoryAffinity { proximity_domain: pxm, base, length, flags: AFFINITY_ENABLED })
+    SratEntry::Memory(MemoryAffinity { proximity_domain: pxm, base, length, flags: AffinityFlags::ENABLED })
 }
 
 /// A well-formed two-node SRAT (revision 2).
@@ -278,7 +278,7 @@ fn srat_bytes() -> Vec<u8> {
         oem_id: *b"MEMLAB",
         oem_table_id: *b"BADINPUT",
         entries: vec![
-            SratEntry::LocalApic(LocalApicAffinity { proximity_domain: 0, apic_id: 0, flags: AFFINITY_ENABLED }),
+            SratEntry::LocalApic(LocalApicAffinity { proximity_domain: 0, apic_id: 0, flags: AffinityFlags::ENABLED }),
             mem_entry(0, 0, G),
             mem_entry(1, G, 2 * G),
         ],

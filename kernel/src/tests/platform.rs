@@ -199,10 +199,14 @@ pub(super) fn heap_grows_from_buddy() -> TestResult {
             check!(links.zone as usize <= mm::zones::ZoneType::Normal.index(), "pfn {:#x} zone {}", pfn, links.zone);
             // Allocated as one order-10 block: the head is not on a free list, no page of it is (the buddy check
             // above found every free block well-formed, and a free block's pages have refcount 0).
-            check!(!page.has_type(mm::page::PG_BUDDY), "grown region {:#x} heads a free block", start);
+            check!(!page.has_type(mm::page::PageType::BUDDY), "grown region {:#x} heads a free block", start);
             for q in [pfn + 1, (end >> 12) - 1] {
                 let t = m.mm.sparse.pfn_to_page(q).ok_or("a grown region has no struct page")?;
-                check!(t.refcount == 0 && !t.has_type(mm::page::PG_BUDDY), "pfn {:#x} is not a tail of the block", q);
+                check!(
+                    t.refcount == 0 && !t.has_type(mm::page::PageType::BUDDY),
+                    "pfn {:#x} is not a tail of the block",
+                    q
+                );
             }
         }
     }

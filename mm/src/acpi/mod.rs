@@ -58,12 +58,20 @@ pub const MEMORY_AFFINITY_LEN: u8 = 40;
 /// Size of a processor local x2APIC affinity structure (SRAT type 2).
 pub const X2APIC_AFFINITY_LEN: u8 = 24;
 
-/// Flag bit 0 of every affinity structure: the entry is enabled.
-pub const AFFINITY_ENABLED: u32 = 1 << 0;
-/// Memory affinity flag bit 1: the range is hot-pluggable.
-pub const MEMORY_HOT_PLUGGABLE: u32 = 1 << 1;
-/// Memory affinity flag bit 2: the range is non-volatile.
-pub const MEMORY_NON_VOLATILE: u32 = 1 << 2;
+bitflags::bitflags! {
+    /// The flags word of an SRAT affinity structure (ACPI 6.5, 5.2.16). Bits the model does not interpret are kept
+    /// (`from_bits_retain`), so a table round-trips byte for byte.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct AffinityFlags: u32 {
+        /// Bit 0 of every affinity structure: the entry is enabled.
+        const ENABLED = 1 << 0;
+        /// Memory affinity bit 1: the range is hot-pluggable.
+        const HOT_PLUGGABLE = 1 << 1;
+        /// Memory affinity bit 2: the range is non-volatile.
+        const NON_VOLATILE = 1 << 2;
+        const _ = !0;
+    }
+}
 
 /// Maps physical memory for the parser.
 pub trait PhysReader {

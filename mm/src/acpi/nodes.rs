@@ -109,14 +109,14 @@ pub fn map_nodes(srat: &Srat) -> Result<SratNuma, AcpiError> {
     }
     for (i, e) in srat.entries.iter().enumerate() {
         let pxm = match e {
-            SratEntry::LocalApic(a) if a.flags & AFFINITY_ENABLED != 0 => {
+            SratEntry::LocalApic(a) if a.flags.contains(AffinityFlags::ENABLED) => {
                 if rev2 {
                     a.proximity_domain
                 } else {
                     a.proximity_domain & 0xff
                 }
             }
-            SratEntry::X2Apic(x) if x.flags & AFFINITY_ENABLED != 0 => x.proximity_domain,
+            SratEntry::X2Apic(x) if x.flags.contains(AffinityFlags::ENABLED) => x.proximity_domain,
             _ => continue,
         };
         map(pxm, i, &mut out)?;

@@ -11,7 +11,7 @@ pub struct LocalApicAffinity {
     /// `proximity_domain_lo | proximity_domain_hi << 8` as stored (the high bytes count from SRAT revision 2).
     pub proximity_domain: u32,
     pub apic_id: u8,
-    pub flags: u32,
+    pub flags: AffinityFlags,
 }
 
 /// SRAT type 1: memory affinity, bytes `[base, base + length)`.
@@ -21,18 +21,18 @@ pub struct MemoryAffinity {
     pub proximity_domain: u32,
     pub base: u64,
     pub length: u64,
-    pub flags: u32,
+    pub flags: AffinityFlags,
 }
 
 impl MemoryAffinity {
     pub fn enabled(&self) -> bool {
-        self.flags & AFFINITY_ENABLED != 0
+        self.flags.contains(AffinityFlags::ENABLED)
     }
     pub fn hot_pluggable(&self) -> bool {
-        self.flags & MEMORY_HOT_PLUGGABLE != 0
+        self.flags.contains(AffinityFlags::HOT_PLUGGABLE)
     }
     pub fn non_volatile(&self) -> bool {
-        self.flags & MEMORY_NON_VOLATILE != 0
+        self.flags.contains(AffinityFlags::NON_VOLATILE)
     }
     /// `base + length`, or `None` when it overflows.
     pub fn end(&self) -> Option<u64> {
@@ -45,7 +45,7 @@ impl MemoryAffinity {
 pub struct X2ApicAffinity {
     pub proximity_domain: u32,
     pub x2apic_id: u32,
-    pub flags: u32,
+    pub flags: AffinityFlags,
 }
 
 /// One SRAT entry.
@@ -65,9 +65,9 @@ impl SratEntry {
     /// Bit 0 of the flags of a known entry.
     pub fn enabled(&self) -> bool {
         match self {
-            SratEntry::LocalApic(a) => a.flags & AFFINITY_ENABLED != 0,
+            SratEntry::LocalApic(a) => a.flags.contains(AffinityFlags::ENABLED),
             SratEntry::Memory(m) => m.enabled(),
-            SratEntry::X2Apic(x) => x.flags & AFFINITY_ENABLED != 0,
+            SratEntry::X2Apic(x) => x.flags.contains(AffinityFlags::ENABLED),
             SratEntry::Unknown { .. } => false,
         }
     }
@@ -140,7 +140,7 @@ fn parse_entry(e: &[u8], offset: usize) -> Result<SratEntry, AcpiError> {
             }
             let lo = e.get(2).copied().ok_or(bad(LOCAL_APIC_AFFINITY_LEN))?;
             let apic_id = e.get(3).copied().ok_or(bad(LOCAL_APIC_AFFINITY_LEN))?;
-            let flags = le32(e, 4).ok_or(bad(LOCAL_APIC_AFFINITY_LEN))?;
+            let flags = AffinityFlags::from_bits_retain(le32(e, 4).ok_or(bad(LOCAL_APIC_AFFINITY_LEN))?);
             let hi = array::<3>(e, 9).ok_or(bad(LOCAL_APIC_AFFINITY_LEN))?;
             let [h0, h1, h2] = hi;
             let proximity_domain = u32::from_le_bytes([lo, h0, h1, h2]);
@@ -154,7 +154,7 @@ fn parse_entry(e: &[u8], offset: usize) -> Result<SratEntry, AcpiError> {
             let proximity_domain = f32(2)?;
             let base = u64::from(f32(8)?) | u64::from(f32(12)?) << 32;
             let len = u64::from(f32(16)?) | u64::from(f32(20)?) << 32;
-            let flags = f32(28)?;
+            let flags = AffinityFlags::from_bits_retain(f32(28)?);
             Ok(SratEntry::Memory(MemoryAffinity { proximity_domain, base, length: len, flags }))
         }
         2 => {
@@ -162,7 +162,11 @@ fn parse_entry(e: &[u8], offset: usize) -> Result<SratEntry, AcpiError> {
                 return Err(bad(X2APIC_AFFINITY_LEN));
             }
             let f32 = |off| le32(e, off).ok_or(bad(X2APIC_AFFINITY_LEN));
-            Ok(SratEntry::X2Apic(X2ApicAffinity { proximity_domain: f32(4)?, x2apic_id: f32(8)?, flags: f32(12)? }))
+            Ok(SratEntry::X2Apic(X2ApicAffinity {
+                proximity_domain: f32(4)?,
+                x2apic_id: f32(8)?,
+                flags: AffinityFlags::from_bits_retain(f32(12)?),
+            }))
         }
         _ => Ok(SratEntry::Unknown { entry_type, length }),
     }
@@ -190,7 +194,7 @@ impl Srat {
                 SratEntry::LocalApic(a) => {
                     let [p0, p1, p2, p3] = a.proximity_domain.to_le_bytes();
                     b.extend_from_slice(&[0, LOCAL_APIC_AFFINITY_LEN, p0, a.apic_id]);
-                    b.extend_from_slice(&a.flags.to_le_bytes());
+                    b.extend_from_slice(&a.flags.bits().to_le_bytes());
                     b.extend_from_slice(&[0, p1, p2, p3]);
                     b.extend_from_slice(&[0; 4]); // clock domain
                 }
@@ -201,14 +205,14 @@ impl Srat {
                     b.extend_from_slice(&m.base.to_le_bytes());
                     b.extend_from_slice(&m.length.to_le_bytes());
                     b.extend_from_slice(&[0; 4]);
-                    b.extend_from_slice(&m.flags.to_le_bytes());
+                    b.extend_from_slice(&m.flags.bits().to_le_bytes());
                     b.extend_from_slice(&[0; 8]);
                 }
                 SratEntry::X2Apic(x) => {
                     b.extend_from_slice(&[2, X2APIC_AFFINITY_LEN, 0, 0]);
                     b.extend_from_slice(&x.proximity_domain.to_le_bytes());
                     b.extend_from_slice(&x.x2apic_id.to_le_bytes());
-                    b.extend_from_slice(&x.flags.to_le_bytes());
+                    b.extend_from_slice(&x.flags.bits().to_le_bytes());
                     b.extend_from_slice(&[0; 8]);
                 }
                 SratEntry::Unknown { entry_type, length } => {

@@ -8,16 +8,16 @@ use proptest::prelude::*;
 // ---- builders -------------------------------------------------------------------------------------------
 
 fn lapic(apic_id: u8, pxm: u32) -> SratEntry {
-    SratEntry::LocalApic(LocalApicAffinity { proximity_domain: pxm, apic_id, flags: AFFINITY_ENABLED })
+    SratEntry::LocalApic(LocalApicAffinity { proximity_domain: pxm, apic_id, flags: AffinityFlags::ENABLED })
 }
 fn x2apic(id: u32, pxm: u32) -> SratEntry {
-    SratEntry::X2Apic(X2ApicAffinity { proximity_domain: pxm, x2apic_id: id, flags: AFFINITY_ENABLED })
+    SratEntry::X2Apic(X2ApicAffinity { proximity_domain: pxm, x2apic_id: id, flags: AffinityFlags::ENABLED })
 }
-fn mem(pxm: u32, base: u64, end: u64, flags: u32) -> SratEntry {
+fn mem(pxm: u32, base: u64, end: u64, flags: AffinityFlags) -> SratEntry {
     SratEntry::Memory(MemoryAffinity { proximity_domain: pxm, base, length: end - base, flags })
 }
-const EN: u32 = AFFINITY_ENABLED;
-const HP: u32 = AFFINITY_ENABLED | MEMORY_HOT_PLUGGABLE;
+const EN: AffinityFlags = AffinityFlags::ENABLED;
+const HP: AffinityFlags = AffinityFlags::ENABLED.union(AffinityFlags::HOT_PLUGGABLE);
 
 fn srat(revision: u8, entries: Vec<SratEntry>) -> Srat {
     Srat { revision, oem_id: *b"BOCHS ", oem_table_id: *b"BXPC    ", entries }
@@ -145,7 +145,7 @@ fn hotplug_window() {
     assert_eq!(n.nodes(), 1);
     assert_eq!(n.memory[3].range, NumaAffinity { nid: 0, start: 0x140000000, end: 0x2c6000000, hotplug: true });
     assert_eq!(n.memory[3].to_string(), "ACPI: SRAT: Node 0 PXM 0 [mem 0x140000000-0x2c5ffffff] hotplug");
-    let nv = srat(1, vec![mem(0, 0, 0x1000, EN | MEMORY_NON_VOLATILE)]);
+    let nv = srat(1, vec![mem(0, 0, 0x1000, EN | AffinityFlags::NON_VOLATILE)]);
     assert!(map_nodes(&nv).unwrap().memory[0].to_string().ends_with("] non-volatile"));
 }
 
@@ -174,13 +174,19 @@ fn memoryless_node_disabled_entry_skipped() {
     // -numa node,nodeid=0,cpus=0,memdev=m0 -numa node,nodeid=1,cpus=1 (no memory).
     let s = srat(
         1,
-        vec![lapic(0, 0), lapic(1, 1), mem(0, 0, 0xa0000, EN), mem(0, 0x100000, 0x8000000, EN), mem(1, 0, 0, 0)],
+        vec![
+            lapic(0, 0),
+            lapic(1, 1),
+            mem(0, 0, 0xa0000, EN),
+            mem(0, 0x100000, 0x8000000, EN),
+            mem(1, 0, 0, AffinityFlags::empty()),
+        ],
     );
     let n = map_nodes(&parse_srat(&s.to_bytes()).unwrap()).unwrap();
     assert_eq!(n.nodes(), 2);
     assert_eq!(n.memory.len(), 2);
     // Only memory, no processor entry, disabled: the domain never becomes a node.
-    let s = srat(1, vec![lapic(0, 0), mem(0, 0, 0x8000000, EN), mem(5, 0, 0, 0)]);
+    let s = srat(1, vec![lapic(0, 0), mem(0, 0, 0x8000000, EN), mem(5, 0, 0, AffinityFlags::empty())]);
     assert_eq!(map_nodes(&s).unwrap().nodes(), 1);
     // Enabled, zero length: the node exists, the range does not.
     let s = srat(1, vec![mem(0, 0, 0x8000000, EN), mem(5, 0, 0, EN)]);
@@ -189,7 +195,7 @@ fn memoryless_node_disabled_entry_skipped() {
     // Disabled processor entries are skipped too.
     let mut a = lapic(0, 7);
     if let SratEntry::LocalApic(x) = &mut a {
-        x.flags = 0;
+        x.flags = AffinityFlags::empty();
     }
     let s = srat(1, vec![a, mem(3, 0, 0x1000, EN)]);
     assert_eq!(map_nodes(&s).unwrap().node_pxm, vec![3]);
@@ -496,13 +502,26 @@ fn reader_short_answers_are_truncations() {
 fn arb_entry() -> impl Strategy<Value = SratEntry> {
     prop_oneof![
         (any::<u32>(), any::<u8>(), any::<u32>()).prop_map(|(proximity_domain, apic_id, flags)| {
-            SratEntry::LocalApic(LocalApicAffinity { proximity_domain, apic_id, flags })
+            SratEntry::LocalApic(LocalApicAffinity {
+                proximity_domain,
+                apic_id,
+                flags: AffinityFlags::from_bits_retain(flags),
+            })
         }),
         (any::<u32>(), any::<u64>(), any::<u64>(), any::<u32>()).prop_map(|(proximity_domain, base, length, flags)| {
-            SratEntry::Memory(MemoryAffinity { proximity_domain, base, length, flags })
+            SratEntry::Memory(MemoryAffinity {
+                proximity_domain,
+                base,
+                length,
+                flags: AffinityFlags::from_bits_retain(flags),
+            })
         }),
         (any::<u32>(), any::<u32>(), any::<u32>()).prop_map(|(proximity_domain, x2apic_id, flags)| {
-            SratEntry::X2Apic(X2ApicAffinity { proximity_domain, x2apic_id, flags })
+            SratEntry::X2Apic(X2ApicAffinity {
+                proximity_domain,
+                x2apic_id,
+                flags: AffinityFlags::from_bits_retain(flags),
+            })
         }),
         (3u8.., 2u8..).prop_map(|(entry_type, length)| SratEntry::Unknown { entry_type, length }),
     ]

@@ -5,7 +5,7 @@ use super::free_area::head_index;
 use super::{Buddy, FreeBlock, NR_MIGRATETYPES, NR_ORDERS};
 use crate::consts::*;
 use crate::model::Mm;
-use crate::page::{zone_id_of_flags, LIST_HEAD_BIT, PG_BUDDY};
+use crate::page::{zone_id_of_flags, PageType, LIST_HEAD_BIT};
 use crate::zones::ZoneType;
 use ::alloc::vec;
 use ::alloc::vec::Vec;
@@ -139,7 +139,7 @@ impl Buddy {
                             return Err(err(CheckKind::ListBroken, cur, o, prev, p.lru_prev));
                         }
                         if p.is_poisoned()
-                            || !p.has_type(PG_BUDDY)
+                            || !p.has_type(PageType::BUDDY)
                             || p.private != order as u64
                             || zone_id_of_flags(p.flags) != zi
                         {
@@ -231,7 +231,7 @@ impl Buddy {
                         if tp.is_reserved() || zone_id_of_flags(tp.flags) != bz || tp.is_poisoned() {
                             return Err(self.cerr(CheckKind::NotFreeMemory, bz, t, o, 0, 0));
                         }
-                        if t != b && (tp.has_type(PG_BUDDY) || tp.refcount != 0) {
+                        if t != b && (tp.has_type(PageType::BUDDY) || tp.refcount != 0) {
                             return Err(self.cerr(CheckKind::BadFreeTail, bz, t, o, 0, tp.refcount as u64));
                         }
                         if t == b && tp.refcount != 0 {
@@ -250,7 +250,11 @@ impl Buddy {
                 }
                 // An allocated block: head refcount 1 with its order, tails refcount 0, all memory of this zone.
                 let o = p.private;
-                if p.refcount != 1 || p.has_type(PG_BUDDY) || o > MAX_PAGE_ORDER as u64 || pfn & ((1 << o) - 1) != 0 {
+                if p.refcount != 1
+                    || p.has_type(PageType::BUDDY)
+                    || o > MAX_PAGE_ORDER as u64
+                    || pfn & ((1 << o) - 1) != 0
+                {
                     return Err(self.cerr(CheckKind::BadAllocatedBlock, zi, pfn, 0, 1, p.refcount as u64));
                 }
                 let end = pfn + (1 << o);
@@ -261,7 +265,7 @@ impl Buddy {
                     let ok = mm.sparse.pfn_to_page(t).is_some_and(|tp| {
                         !tp.is_poisoned()
                             && tp.refcount == 0
-                            && !tp.has_type(PG_BUDDY)
+                            && !tp.has_type(PageType::BUDDY)
                             && !tp.is_reserved()
                             && zone_id_of_flags(tp.flags) == zi
                     });

@@ -4,7 +4,7 @@
 
 use super::free_area::{head_index, ZoneCx};
 use crate::consts::*;
-use crate::page::PG_BUDDY;
+use crate::page::PageType;
 use crate::sparse::migratetype;
 
 /// Linux's `fallbacks[]` (mm/page_alloc.c): where an allocation of a migratetype steals from.
@@ -122,7 +122,7 @@ impl ZoneCx<'_, '_, '_> {
         // zone (interleaved nodes) is not looked at beyond its flags: its zone's lock is not held.
         while p < end {
             match self.pages.get(p) {
-                Some(page) if page.has_type(PG_BUDDY) => {
+                Some(page) if page.has_type(PageType::BUDDY) => {
                     let n = 1u64 << page.private.min(MAX_PAGE_ORDER as u64);
                     free += n;
                     p += n;
@@ -155,7 +155,7 @@ impl ZoneCx<'_, '_, '_> {
                 p += 1;
                 continue;
             };
-            if !page.has_type(PG_BUDDY) {
+            if !page.has_type(PageType::BUDDY) {
                 p += 1;
                 continue;
             }

@@ -4,7 +4,7 @@
 use super::free_area::ZoneCx;
 use super::{Allocator, FreeError};
 use crate::consts::*;
-use crate::page::PG_BUDDY;
+use crate::page::PageType;
 use crate::sparse::migratetype;
 use crate::zonelock::ZonePages;
 
@@ -40,7 +40,7 @@ impl<'m> Allocator<'m> {
         self.sparse.prefetch_buddies(pfn, order, (order + PREFETCH_ORDERS).min(MAX_PAGE_ORDER));
         let mut lz = self.lock_zone(zi);
         let page = lz.pages.link_mut(pfn).map_err(|pfn| FreeError::NoStructPage { pfn })?;
-        if page.has_type(PG_BUDDY) {
+        if page.has_type(PageType::BUDDY) {
             return Err(FreeError::DoubleFree { pfn, free_order: page.private as u32 });
         }
         if page.is_reserved() {
@@ -72,13 +72,13 @@ impl ZoneCx<'_, '_, '_> {
             // page_is_buddy (a page of another zone is never ours to look at), and below pageblock_order the
             // buddy is taken off its list while it is at hand.
             let taken = match self.pages.get_mut(buddy_pfn) {
-                Ok(b) if b.has_type(PG_BUDDY) && b.private == order as u64 => {
+                Ok(b) if b.has_type(PageType::BUDDY) && b.private == order as u64 => {
                     if order < PAGEBLOCK_ORDER {
                         let links = (b.lru_next, b.lru_prev);
                         b.lru_next = buddy_pfn;
                         b.lru_prev = buddy_pfn;
                         b.private = 0;
-                        b.clear_type(PG_BUDDY);
+                        b.clear_type(PageType::BUDDY);
                         Some(links)
                     } else {
                         None
@@ -118,7 +118,7 @@ impl ZoneCx<'_, '_, '_> {
     /// `page_is_buddy`: free, of this order, in this zone (a hole page or a page without memmap never is).
     #[inline(always)]
     pub(super) fn page_is_buddy(&self, buddy_pfn: u64, order: u32) -> bool {
-        self.pages.get(buddy_pfn).is_some_and(|b| b.has_type(PG_BUDDY) && b.private == order as u64)
+        self.pages.get(buddy_pfn).is_some_and(|b| b.has_type(PageType::BUDDY) && b.private == order as u64)
     }
 
     /// `buddy_merge_likely`: the block's higher-order buddy is free, so it will likely merge once its own

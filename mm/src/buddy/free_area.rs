@@ -3,13 +3,13 @@
 //! `move_to_free_list`) through a [`ZoneCx`], a locked zone at work.
 
 use super::{Allocator, BuddyStats, NR_MIGRATETYPES, NR_ORDERS};
-use crate::page::{LIST_HEAD_BIT, PG_BUDDY};
+use crate::page::{PageType, LIST_HEAD_BIT};
 use crate::sparse::migratetype;
 use crate::zonelock::ZonePages;
 use spin::Mutex;
 
 /// `_mapcount` of a free block's head: no type but PG_buddy.
-pub(super) const BUDDY_MAPCOUNT: i32 = !PG_BUDDY as i32;
+pub(super) const BUDDY_MAPCOUNT: i32 = !PageType::BUDDY.bits() as i32;
 
 /// Orders of one migratetype take 16 slots of a zone's heads, so a head index splits into its migratetype and its
 /// order with a shift: `(mt << 4) | order`.
@@ -154,7 +154,7 @@ impl<'a, 'g, 'm> ZoneCx<'a, 'g, 'm> {
             let links = (p.lru_next, p.lru_prev);
             p.lru_next = pfn;
             p.lru_prev = pfn;
-            p.clear_type(PG_BUDDY);
+            p.clear_type(PageType::BUDDY);
             match alloc {
                 Some(o) => {
                     p.private = o as u64;

@@ -13,7 +13,7 @@ use super::alloc::build_zonelists;
 use super::free_area::ZoneCx;
 use super::{Allocator, Buddy, BuddyError};
 use crate::model::Mm;
-use crate::page::{zone_id_of_flags, PG_BUDDY};
+use crate::page::{zone_id_of_flags, PageType};
 use crate::zones::{ZoneType, Zones};
 use ::alloc::vec::Vec;
 use core::fmt;
@@ -85,7 +85,7 @@ impl Buddy {
         let mut pfn = start_pfn;
         while pfn < end_pfn {
             let page = mm.sparse.pfn_to_page(pfn).ok_or(OfflineError::NoStructPage { pfn })?;
-            if page.has_type(PG_BUDDY) {
+            if page.has_type(PageType::BUDDY) {
                 let order = page.private as u32;
                 if pfn + (1 << order) > end_pfn {
                     return Err(OfflineError::BlockStraddles { pfn, order });

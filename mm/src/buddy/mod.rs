@@ -9,7 +9,7 @@
 //!   head (LIST_HEAD_BIT | index)
 //!     next ──► page A.lru_next ──► page B.lru_next ──► head        (pfns, not pointers)
 //!     prev ◄── page A.lru_prev ◄── page B.lru_prev ◄── head
-//!   page A: PageBuddy (page type PG_BUDDY), private = order, refcount 0, the head of 2^order free pages
+//!   page A: PageBuddy (page type PageType::BUDDY), private = order, refcount 0, the head of 2^order free pages
 //!   tail pages of a free block: no page type, refcount 0
 //!   allocated block: head refcount 1 and private = order (our record, see below), tails refcount 0
 //! ```

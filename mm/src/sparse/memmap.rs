@@ -151,7 +151,7 @@ impl Sparse {
         let ms = self.section_mut(nr).expect("section exists: checked by the caller");
         let coded =
             if extra & SECTION_UNIFORM != 0 { addr } else { addr.wrapping_sub(start.wrapping_mul(PAGE_STRUCT_SIZE)) };
-        let mut flags = ms.flags() | SECTION_HAS_MEM_MAP | SECTION_IS_ONLINE | extra;
+        let mut flags = ms.flags().bits() | SECTION_HAS_MEM_MAP | SECTION_IS_ONLINE | extra;
         if early {
             flags |= SECTION_IS_EARLY;
         }

@@ -46,18 +46,38 @@ mod tests;
 
 pub use backing::{HeapBacking, MemmapBacking};
 
-/// SECTION_MARKED_PRESENT: memory was seen in the section (memory_present / hot-add).
-pub const SECTION_MARKED_PRESENT: u64 = 1 << 0;
-/// SECTION_HAS_MEM_MAP: the section has a memmap.
-pub const SECTION_HAS_MEM_MAP: u64 = 1 << 1;
-/// SECTION_IS_ONLINE: the section's memory is online.
-pub const SECTION_IS_ONLINE: u64 = 1 << 2;
-/// SECTION_IS_EARLY: the section was present at boot (pfn_valid for all of it).
-pub const SECTION_IS_EARLY: u64 = 1 << 3;
-/// Ours: the section's pages are all alike and share one template page (compressed mode only).
-pub const SECTION_UNIFORM: u64 = 1 << 5;
+bitflags::bitflags! {
+    /// The flags in the low bits of a section's `section_mem_map` (include/linux/mmzone.h).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct SectionFlags: u64 {
+        /// SECTION_MARKED_PRESENT: memory was seen in the section (memory_present / hot-add).
+        const MARKED_PRESENT = 1 << 0;
+        /// SECTION_HAS_MEM_MAP: the section has a memmap.
+        const HAS_MEM_MAP = 1 << 1;
+        /// SECTION_IS_ONLINE: the section's memory is online.
+        const IS_ONLINE = 1 << 2;
+        /// SECTION_IS_EARLY: the section was present at boot (pfn_valid for all of it).
+        const IS_EARLY = 1 << 3;
+        /// Ours: the section's pages are all alike and share one template page (compressed mode only).
+        const UNIFORM = 1 << 5;
+    }
+}
+
+// `section_mem_map` packs these flags with the encoded memmap pointer in one word, as Linux does, so the word
+// stays a u64 and the flags are also named as u64 constants for the code that builds and decodes it.
+/// SECTION_MARKED_PRESENT.
+pub const SECTION_MARKED_PRESENT: u64 = SectionFlags::MARKED_PRESENT.bits();
+/// SECTION_HAS_MEM_MAP.
+pub const SECTION_HAS_MEM_MAP: u64 = SectionFlags::HAS_MEM_MAP.bits();
+/// SECTION_IS_ONLINE.
+pub const SECTION_IS_ONLINE: u64 = SectionFlags::IS_ONLINE.bits();
+/// SECTION_IS_EARLY.
+pub const SECTION_IS_EARLY: u64 = SectionFlags::IS_EARLY.bits();
+/// SECTION_UNIFORM (ours).
+pub const SECTION_UNIFORM: u64 = SectionFlags::UNIFORM.bits();
 /// The flag bits of `section_mem_map` (SECTION_MAP_LAST_BIT is 6 here, so memmaps are 64-byte aligned).
 pub const SECTION_MAP_MASK: u64 = (1 << 6) - 1;
+const _: () = assert!(SectionFlags::all().bits() & !SECTION_MAP_MASK == 0, "section flags overflow into the pointer");
 
 /// Sections per root page: `PAGE_SIZE / sizeof(struct mem_section)` with Linux's 16-byte mem_section.
 pub const SECTIONS_PER_ROOT: u64 = 256;
@@ -113,25 +133,25 @@ pub struct MemSection {
 }
 
 impl MemSection {
-    /// The SECTION_* flag bits.
-    pub fn flags(&self) -> u64 {
-        self.section_mem_map & SECTION_MAP_MASK
+    /// The SECTION_* flags.
+    pub fn flags(&self) -> SectionFlags {
+        SectionFlags::from_bits_truncate(self.section_mem_map & SECTION_MAP_MASK)
     }
     pub fn present(&self) -> bool {
-        self.flags() & SECTION_MARKED_PRESENT != 0
+        self.flags().contains(SectionFlags::MARKED_PRESENT)
     }
     /// `valid_section`: the section has a memmap.
     pub fn valid(&self) -> bool {
-        self.flags() & SECTION_HAS_MEM_MAP != 0
+        self.flags().contains(SectionFlags::HAS_MEM_MAP)
     }
     pub fn early(&self) -> bool {
-        self.flags() & SECTION_IS_EARLY != 0
+        self.flags().contains(SectionFlags::IS_EARLY)
     }
     pub fn online(&self) -> bool {
-        self.flags() & SECTION_IS_ONLINE != 0
+        self.flags().contains(SectionFlags::IS_ONLINE)
     }
     pub fn uniform(&self) -> bool {
-        self.flags() & SECTION_UNIFORM != 0
+        self.flags().contains(SectionFlags::UNIFORM)
     }
     fn coded_map(&self) -> u64 {
         self.section_mem_map & !SECTION_MAP_MASK

@@ -21,7 +21,7 @@ impl FreeModel {
             let n = if ms.uniform() { 1 } else { PAGES_PER_SECTION };
             for pfn in s..s + n {
                 if let Some(p) = sparse.pfn_to_page(pfn) {
-                    if !p.is_poisoned() && p.has_type(PG_BUDDY) {
+                    if !p.is_poisoned() && p.has_type(PageType::BUDDY) {
                         return FreeModel::Buddy;
                     }
                 }
@@ -175,7 +175,7 @@ impl<'a> WalkCtx<'a> {
         if page.test_flag(pg::RESERVED) {
             return PageState::Reserved;
         }
-        if page.has_type(PG_BUDDY) {
+        if page.has_type(PageType::BUDDY) {
             let order = if page.private <= MAX_PAGE_ORDER as u64 { page.private as u32 } else { 0 };
             return PageState::FreeHead { order };
         }

@@ -61,7 +61,7 @@ impl Walker for KPageFlags {
             match cx.state(pfn, page, SITE) {
                 PageState::Poisoned => res.add("poisoned", 1),
                 PageState::Reserved => res.add("KPF_RESERVED", 1),
-                _ if page.has_type(crate::page::PG_BUDDY) => res.add("KPF_BUDDY", 1),
+                _ if page.has_type(crate::page::PageType::BUDDY) => res.add("KPF_BUDDY", 1),
                 _ => res.add("other", 1),
             }
             pfn += 1;
@@ -168,7 +168,7 @@ impl Walker for PageOwner {
                     continue;
                 }
                 match cx.state(pfn, page, SITE) {
-                    PageState::FreeHead { order } if page.has_type(crate::page::PG_BUDDY) => {
+                    PageState::FreeHead { order } if page.has_type(crate::page::PageType::BUDDY) => {
                         pfn += 1 << order;
                         continue;
                     }

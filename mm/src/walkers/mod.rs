@@ -69,7 +69,7 @@ pub use report::*;
 
 use crate::consts::*;
 use crate::model::Mm;
-use crate::page::{pg, Links, Page, PG_BUDDY};
+use crate::page::{pg, Links, Page, PageType};
 use crate::sparse::{migratetype, Sparse};
 use crate::usemap::{PageblockChecker, SiteCount, Violation};
 use crate::zones::{Zone, ZoneType, Zones};

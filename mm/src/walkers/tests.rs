@@ -142,7 +142,7 @@ fn buddy_pages_are_read_from_the_struct_pages() {
         let p = mm.sparse.pfn_to_page_mut(pfn).unwrap();
         p.refcount = 0;
         if pfn == 0x2000 {
-            p.set_type(PG_BUDDY);
+            p.set_type(PageType::BUDDY);
             p.private = 10;
         }
     }
@@ -170,7 +170,7 @@ fn garbage_pages_are_findings_not_panics() {
     *mm.sparse.pfn_to_page_mut(0x2001).unwrap() = Page::POISONED;
     mm.sparse.pfn_to_page_mut(0x2000).unwrap().flags = Page::link_bits(0x2000, 2, 45);
     let p = mm.sparse.pfn_to_page_mut(0x2002).unwrap();
-    p.set_type(PG_BUDDY);
+    p.set_type(PageType::BUDDY);
     p.private = u64::MAX;
     mm.sparse.pfn_to_page_mut(0x2200).unwrap().flags = u64::MAX - 1;
     mm.sparse.pfn_to_page_mut(0x21ff).unwrap().flags = 0;
