@@ -238,7 +238,9 @@ pub struct PfnRange {
     pub end_pfn: u64,
 }
 
-/// Attributes of memblock.memory beyond the node id, for [`compute_zones_with`]. The default is none.
+/// Attributes of memblock.memory beyond the node id, for [`compute_zones_with`]. The default is none. Linux keeps
+/// MEMBLOCK_HOTPLUG / MEMBLOCK_MIRROR as flag bits on each region; here the zone code only asks which pfns carry
+/// each attribute, so they are kept as range lists per attribute rather than as a flag set per region.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MemblockFlags<'a> {
     /// MEMBLOCK_HOTPLUG: memory the SRAT marks hot-pluggable (used with `movable_node`).
