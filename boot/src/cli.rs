@@ -159,18 +159,26 @@ pub struct SimArgs {
     pub svg: Option<String>,
 }
 
-/// `memlab compare`.
+/// Where `compare` and `explain` take their layout from: a boot log, or a profile booted in QEMU (compare: once
+/// per policy; explain: once, under its policy) whose serial log is replayed.
 #[derive(Args, Debug, Clone)]
-pub struct CompareArgs {
+pub struct SourceArgs {
     /// The boot log (`-` is stdin); or give --profile.
     #[arg(value_name = "BOOT_LOG", required_unless_present = "profile", conflicts_with = "profile")]
     pub log: Option<String>,
-    /// Boot this QEMU profile once per policy instead of reading a log.
+    /// Boot this QEMU profile instead of reading a log, and replay its serial log.
     #[arg(long, value_name = "NAME", value_parser = profile_names())]
     pub profile: Option<String>,
     /// The firmware of the profile's boots.
     #[arg(long, value_name = "FIRMWARE", default_value = "bios", value_parser = ["bios", "uefi"])]
     pub firmware: String,
+}
+
+/// `memlab compare`.
+#[derive(Args, Debug, Clone)]
+pub struct CompareArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
     /// The policies, comma-separated (default: every registered policy).
     #[arg(long, alias = "policy", value_name = "A,B,...", value_delimiter = ',', value_parser = policy_names())]
     pub policies: Vec<String>,
@@ -197,15 +205,8 @@ pub struct ExplainArgs {
     /// The pfn: 0x-prefixed hex, or decimal (bare digits are decimal: 4096 is 0x1000).
     #[arg(value_name = "PFN", value_parser = parse_pfn)]
     pub pfn: u64,
-    /// The boot log (`-` is stdin); or give --profile.
-    #[arg(value_name = "BOOT_LOG", required_unless_present = "profile", conflicts_with = "profile")]
-    pub log: Option<String>,
-    /// Boot this QEMU profile under the policy and explain the pfn in its replayed serial log.
-    #[arg(long, value_name = "NAME", value_parser = profile_names())]
-    pub profile: Option<String>,
-    /// The firmware of the profile's boot.
-    #[arg(long, value_name = "FIRMWARE", default_value = "bios", value_parser = ["bios", "uefi"])]
-    pub firmware: String,
+    #[command(flatten)]
+    pub source: SourceArgs,
     /// The hole policy. Default for a log: the one of its era, as `sim` chooses; for a profile: upstream.
     #[arg(long, value_name = "NAME", value_parser = policy_names())]
     pub policy: Option<String>,
@@ -422,7 +423,7 @@ mod tests {
         let Ok(Cli { command: Some(Command::Explain(e)), .. }) = parse(&["explain", "4096", "x.log"]) else { panic!() };
         assert_eq!(e.pfn, 0x1000);
         let Ok(Cli { command: Some(Command::Explain(e)), .. }) = parse(&["explain", "0x13a000", "-"]) else { panic!() };
-        assert_eq!((e.pfn, e.log.as_deref()), (0x13a000, Some("-")));
+        assert_eq!((e.pfn, e.source.log.as_deref()), (0x13a000, Some("-")));
     }
 
     #[test]

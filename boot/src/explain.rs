@@ -224,7 +224,7 @@ pub fn explain(r: &PolicyRun, pfn: u64) -> String {
 
 /// `memlab explain ...`: returns the exit status.
 pub fn main(a: ExplainArgs) -> u8 {
-    let source = match compare::source_of(a.log.as_deref(), a.profile.as_deref(), &a.firmware) {
+    let source = match compare::source_of(a.source.log.as_deref(), a.source.profile.as_deref(), &a.source.firmware) {
         Ok(s) => s,
         Err(f) => return f.report("explain"),
     };

@@ -253,7 +253,7 @@ pub fn run_profile_policy(
 }
 
 /// Runs every policy over the source (profiles: at most `jobs` QEMU at a time; a progress line per boot on
-/// stderr, and a bar when stderr is a terminal).
+/// stderr, and a bar (on stderr) when stdout is a terminal).
 pub fn run_all(
     source: &Source,
     policies: &[&'static str],
@@ -276,7 +276,7 @@ pub fn run_all(
         }
         Source::Profile(profile, fw) => {
             let started = std::time::Instant::now();
-            let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = std::io::stdout().is_terminal().then(|| {
                 let b = indicatif::ProgressBar::new(policies.len() as u64);
                 b.set_style(
                     indicatif::ProgressStyle::with_template(
@@ -362,7 +362,7 @@ pub fn source_of(log: Option<&str>, profile: Option<&str>, firmware: &str) -> Re
 
 /// `memlab compare ...`: returns the exit status.
 pub fn main(a: CompareArgs) -> u8 {
-    let source = match source_of(a.log.as_deref(), a.profile.as_deref(), &a.firmware) {
+    let source = match source_of(a.source.log.as_deref(), a.source.profile.as_deref(), &a.source.firmware) {
         Ok(s) => s,
         Err(f) => return f.report("compare"),
     };

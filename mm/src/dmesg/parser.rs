@@ -229,22 +229,14 @@ impl Parser {
                 Err(e) => log.warn(n, e, msg),
             }
         } else if let Some(rest) = msg.strip_prefix("Zeroed struct page in unavailable ranges:") {
-            match rest.trim().strip_suffix(" pages").ok_or_else(|| "missing \" pages\"".to_string()).and_then(dec) {
-                Ok(v) if log.zeroed_unavailable.is_none() => log.zeroed_unavailable = Some(v),
-                Ok(_) => log.warn(n, "printed twice; the first line is kept".to_string(), msg),
-                Err(e) => log.warn(n, e, msg),
-            }
+            pages_once(log, |l| &mut l.zeroed_unavailable, n, msg, rest);
         } else if let Some(rest) = zone_unavailable_prefix(msg) {
             match zone_unavailable_line(rest) {
                 Ok(u) => log.zone_unavailable.push(u),
                 Err(e) => log.warn(n, e, msg),
             }
         } else if let Some(rest) = msg.strip_prefix("Reserved but unavailable:") {
-            match rest.trim().strip_suffix(" pages").ok_or_else(|| "missing \" pages\"".to_string()).and_then(dec) {
-                Ok(v) if log.reserved_unavailable.is_none() => log.reserved_unavailable = Some(v),
-                Ok(_) => log.warn(n, "printed twice; the first line is kept".to_string(), msg),
-                Err(e) => log.warn(n, e, msg),
-            }
+            pages_once(log, |l| &mut l.reserved_unavailable, n, msg, rest);
         } else if let Some(rest) = msg.strip_prefix("Initmem setup node ") {
             match initmem_line(rest) {
                 Ok(i) => log.initmem_setup.push(i),
@@ -259,6 +251,15 @@ impl Parser {
                 log.command_line = Some(rest.trim().to_string());
             }
         }
+    }
+}
+
+/// A `<text>: N pages` line Linux prints once per boot: the first is kept in `slot`, a repeat is a warning.
+fn pages_once(log: &mut BootLog, slot: fn(&mut BootLog) -> &mut Option<u64>, n: usize, msg: &str, rest: &str) {
+    match rest.trim().strip_suffix(" pages").ok_or_else(|| "missing \" pages\"".to_string()).and_then(dec) {
+        Ok(v) if slot(log).is_none() => *slot(log) = Some(v),
+        Ok(_) => log.warn(n, "printed twice; the first line is kept".to_string(), msg),
+        Err(e) => log.warn(n, e, msg),
     }
 }
 
