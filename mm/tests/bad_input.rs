@@ -496,7 +496,7 @@ fn srat_entry_with_length_zero() {
     s[49] = 0; // the local APIC entry at offset 48
     assert_err(
         parse_srat(&fix(s)),
-        AcpiError::ZeroLengthEntry { offset: 48, entry_type: 0 },
+        AcpiError::ZeroLengthEntry { table: Table::Sdt(SRAT), offset: 48, entry_type: 0 },
         "ACPI: SRAT entry type 0 at offset 0x30 has length 0",
     );
 }
@@ -507,7 +507,7 @@ fn srat_entry_past_the_table_end() {
     s[48 + 16 + 40 + 1] = 80; // the last memory entry claims 80 bytes, 40 remain
     assert_err(
         parse_srat(&fix(s)),
-        AcpiError::EntryPastEnd { offset: 104, entry_type: 1, length: 80, table_len: 144 },
+        AcpiError::EntryPastEnd { table: Table::Sdt(SRAT), offset: 104, entry_type: 1, length: 80, table_len: 144 },
         "ACPI: SRAT entry type 1 at offset 0x68 with length 80 runs past the table end (0x90)",
     );
 }
@@ -519,7 +519,7 @@ fn srat_entry_length_wrong_for_its_type() {
     s[49] = 24;
     assert_err(
         parse_srat(&fix(s)),
-        AcpiError::BadEntryLength { offset: 48, entry_type: 0, length: 24, expected: 16 },
+        AcpiError::BadEntryLength { table: Table::Sdt(SRAT), offset: 48, entry_type: 0, length: 24, expected: 16 },
         "ACPI: SRAT entry type 0 at offset 0x30 has length 24, expected 16",
     );
 }
@@ -531,7 +531,7 @@ fn srat_partial_entry_header() {
     finish_sdt(&mut s);
     assert_err(
         parse_srat(&s),
-        AcpiError::PartialEntryHeader { offset: 144, table_len: 145 },
+        AcpiError::PartialEntryHeader { table: Table::Sdt(SRAT), offset: 144, table_len: 145 },
         "ACPI: SRAT entry header at offset 0x90 runs past the table end (0x91)",
     );
 }

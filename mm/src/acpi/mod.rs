@@ -1,4 +1,5 @@
-//! ACPI tables the memory model needs: RSDP -> RSDT/XSDT -> SRAT, parsed from bytes, plus Linux's node numbering.
+//! ACPI tables the memory model needs: RSDP -> RSDT/XSDT -> SRAT (and the MADT's CPUs), parsed from bytes, plus
+//! Linux's node numbering.
 //!
 //! # The picture
 //! Firmware leaves an RSDP (Root System Description Pointer) in memory. It points at a root table: the RSDT
@@ -118,6 +119,8 @@ pub const RSDT: [u8; 4] = *b"RSDT";
 pub const XSDT: [u8; 4] = *b"XSDT";
 /// Signature of the SRAT.
 pub const SRAT: [u8; 4] = *b"SRAT";
+/// Signature of the MADT (Multiple APIC Description Table: the CPUs and interrupt controllers).
+pub const MADT: [u8; 4] = *b"APIC";
 /// Signature of the SLIT (System Locality Information Table: node distances).
 pub const SLIT: [u8; 4] = *b"SLIT";
 /// Signature of an RSDP.
@@ -179,14 +182,14 @@ pub enum AcpiError {
     RootTableLength { table: Table, length: u32, entry_size: usize },
     /// RSDP revision >= 2 with both the XSDT and the RSDT address 0.
     NoRootTable { revision: u8 },
-    /// Bytes at the end of the SRAT too few for an entry header (type and length).
-    PartialEntryHeader { offset: usize, table_len: usize },
-    /// An SRAT entry with length 0 (walking by length would never advance).
-    ZeroLengthEntry { offset: usize, entry_type: u8 },
-    /// An SRAT entry that runs past the end of the table.
-    EntryPastEnd { offset: usize, entry_type: u8, length: u8, table_len: usize },
-    /// An SRAT entry of a known type whose length does not fit its structure.
-    BadEntryLength { offset: usize, entry_type: u8, length: u8, expected: u8 },
+    /// Bytes at the end of a table of entries (SRAT, MADT) too few for an entry header (type and length).
+    PartialEntryHeader { table: Table, offset: usize, table_len: usize },
+    /// An entry with length 0 (walking by length would never advance).
+    ZeroLengthEntry { table: Table, offset: usize, entry_type: u8 },
+    /// An entry that runs past the end of the table.
+    EntryPastEnd { table: Table, offset: usize, entry_type: u8, length: u8, table_len: usize },
+    /// An entry of a known type whose length does not fit its structure.
+    BadEntryLength { table: Table, offset: usize, entry_type: u8, length: u8, expected: u8 },
     /// More items than a fixed limit (named in `what`).
     TooManyEntries { what: &'static str, max: usize },
     /// An enabled entry with a proximity domain Linux cannot map to a node (>= MAX_PXM_DOMAINS).
@@ -239,21 +242,25 @@ impl fmt::Display for AcpiError {
             AcpiError::NoRootTable { revision } => {
                 write!(f, "ACPI: RSDP revision {} has neither an XSDT nor an RSDT address", revision)
             }
-            AcpiError::PartialEntryHeader { offset, table_len } => {
-                write!(f, "ACPI: SRAT entry header at offset {:#x} runs past the table end ({:#x})", offset, table_len)
+            AcpiError::PartialEntryHeader { table, offset, table_len } => {
+                write!(
+                    f,
+                    "ACPI: {} entry header at offset {:#x} runs past the table end ({:#x})",
+                    table, offset, table_len
+                )
             }
-            AcpiError::ZeroLengthEntry { offset, entry_type } => {
-                write!(f, "ACPI: SRAT entry type {} at offset {:#x} has length 0", entry_type, offset)
+            AcpiError::ZeroLengthEntry { table, offset, entry_type } => {
+                write!(f, "ACPI: {} entry type {} at offset {:#x} has length 0", table, entry_type, offset)
             }
-            AcpiError::EntryPastEnd { offset, entry_type, length, table_len } => write!(
+            AcpiError::EntryPastEnd { table, offset, entry_type, length, table_len } => write!(
                 f,
-                "ACPI: SRAT entry type {} at offset {:#x} with length {} runs past the table end ({:#x})",
-                entry_type, offset, length, table_len
+                "ACPI: {} entry type {} at offset {:#x} with length {} runs past the table end ({:#x})",
+                table, entry_type, offset, length, table_len
             ),
-            AcpiError::BadEntryLength { offset, entry_type, length, expected } => write!(
+            AcpiError::BadEntryLength { table, offset, entry_type, length, expected } => write!(
                 f,
-                "ACPI: SRAT entry type {} at offset {:#x} has length {}, expected {}",
-                entry_type, offset, length, expected
+                "ACPI: {} entry type {} at offset {:#x} has length {}, expected {}",
+                table, entry_type, offset, length, expected
             ),
             AcpiError::TooManyEntries { what, max } => write!(f, "ACPI: more than {} {}", max, what),
             AcpiError::PxmOutOfRange { entry, pxm } => write!(
@@ -294,11 +301,13 @@ fn to_usize(v: u32) -> usize {
     usize::try_from(v).unwrap_or(usize::MAX)
 }
 
+mod madt;
 mod nodes;
 mod rsdp;
 mod slit;
 mod srat;
 
+pub use madt::*;
 pub use nodes::*;
 pub use rsdp::*;
 pub use slit::*;

@@ -104,34 +104,54 @@ pub(super) fn parse_srat_at(bytes: &[u8], addr: Option<u64>) -> Result<Srat, Acp
     let oem_id = array::<6>(t, 10).ok_or(trunc(16))?;
     let oem_table_id = array::<8>(t, 16).ok_or(trunc(24))?;
     let mut entries = Vec::new();
-    let mut offset = SRAT_ENTRIES_OFFSET;
-    // Loop invariant: `offset` is the start of the next entry, SRAT_ENTRIES_OFFSET <= offset <= t.len(), and it
-    // grows by at least 1 (an entry's non-zero length) per iteration, so the loop ends.
+    walk_entries(t, SRAT_ENTRIES_OFFSET, table, MAX_SRAT_ENTRIES, "SRAT entries (MAX_SRAT_ENTRIES)", |offset, e| {
+        entries.push(parse_entry(e, offset)?);
+        Ok(())
+    })?;
+    Ok(Srat { revision, oem_id, oem_table_id, entries })
+}
+
+/// Walks the entries of a table of `(type, length, ...)` structures from byte `start`, by their own length byte,
+/// calling `f(offset, bytes)` on each in order (its error stops the walk). A partial header, a zero length or an
+/// entry running past the end is an error, and so are more than `max` entries (`what` names the limit).
+pub(super) fn walk_entries<'t>(
+    t: &'t [u8],
+    start: usize,
+    table: Table,
+    max: usize,
+    what: &'static str,
+    mut f: impl FnMut(usize, &'t [u8]) -> Result<(), AcpiError>,
+) -> Result<(), AcpiError> {
+    let mut offset = start;
+    let mut n = 0usize;
+    // Loop invariant: `offset` is the start of the next entry, start <= offset <= t.len(), and it grows by at
+    // least 1 (an entry's non-zero length) per iteration, so the loop ends.
     while offset < t.len() {
         let (Some(&entry_type), Some(&length)) = (t.get(offset), t.get(offset.saturating_add(1))) else {
-            return Err(AcpiError::PartialEntryHeader { offset, table_len: t.len() });
+            return Err(AcpiError::PartialEntryHeader { table, offset, table_len: t.len() });
         };
         if length == 0 {
-            return Err(AcpiError::ZeroLengthEntry { offset, entry_type });
+            return Err(AcpiError::ZeroLengthEntry { table, offset, entry_type });
         }
         let end = offset.saturating_add(usize::from(length));
         let Some(e) = t.get(offset..end) else {
-            return Err(AcpiError::EntryPastEnd { offset, entry_type, length, table_len: t.len() });
+            return Err(AcpiError::EntryPastEnd { table, offset, entry_type, length, table_len: t.len() });
         };
-        if entries.len() >= MAX_SRAT_ENTRIES {
-            return Err(AcpiError::TooManyEntries { what: "SRAT entries (MAX_SRAT_ENTRIES)", max: MAX_SRAT_ENTRIES });
+        if n >= max {
+            return Err(AcpiError::TooManyEntries { what, max });
         }
-        entries.push(parse_entry(e, offset)?);
+        f(offset, e)?;
+        n += 1;
         offset = end;
     }
-    Ok(Srat { revision, oem_id, oem_table_id, entries })
+    Ok(())
 }
 
 /// Parses one entry; `e` holds exactly the entry's `length` bytes (>= 2).
 fn parse_entry(e: &[u8], offset: usize) -> Result<SratEntry, AcpiError> {
     let entry_type = e.first().copied().unwrap_or(0);
     let length = e.get(1).copied().unwrap_or(0);
-    let bad = |expected| AcpiError::BadEntryLength { offset, entry_type, length, expected };
+    let bad = |expected| AcpiError::BadEntryLength { table: Table::Sdt(SRAT), offset, entry_type, length, expected };
     match entry_type {
         0 => {
             // Linux (arch/x86/mm/srat.c) requires exactly the structure size for this type.

@@ -413,18 +413,24 @@ fn srat_with_raw_entries(raw: &[u8]) -> Vec<u8> {
 #[test]
 fn malformed_entries() {
     let e = parse_srat(&srat_with_raw_entries(&[1, 0, 0, 0])).unwrap_err();
-    assert_eq!(e, AcpiError::ZeroLengthEntry { offset: 48, entry_type: 1 });
+    assert_eq!(e, AcpiError::ZeroLengthEntry { table: Table::Sdt(SRAT), offset: 48, entry_type: 1 });
     assert_eq!(e.to_string(), "ACPI: SRAT entry type 1 at offset 0x30 has length 0");
     let e = parse_srat(&srat_with_raw_entries(&[1, 40, 0, 0])).unwrap_err();
-    assert_eq!(e, AcpiError::EntryPastEnd { offset: 48, entry_type: 1, length: 40, table_len: 52 });
+    assert_eq!(
+        e,
+        AcpiError::EntryPastEnd { table: Table::Sdt(SRAT), offset: 48, entry_type: 1, length: 40, table_len: 52 }
+    );
     assert_eq!(e.to_string(), "ACPI: SRAT entry type 1 at offset 0x30 with length 40 runs past the table end (0x34)");
     let e = parse_srat(&srat_with_raw_entries(&[9, 2, 7])).unwrap_err();
-    assert_eq!(e, AcpiError::PartialEntryHeader { offset: 50, table_len: 51 });
+    assert_eq!(e, AcpiError::PartialEntryHeader { table: Table::Sdt(SRAT), offset: 50, table_len: 51 });
     let mut raw = [0u8; 16];
     raw[0] = 0;
     raw[1] = 12;
     let e = parse_srat(&srat_with_raw_entries(&raw[..12])).unwrap_err();
-    assert_eq!(e, AcpiError::BadEntryLength { offset: 48, entry_type: 0, length: 12, expected: 16 });
+    assert_eq!(
+        e,
+        AcpiError::BadEntryLength { table: Table::Sdt(SRAT), offset: 48, entry_type: 0, length: 12, expected: 16 }
+    );
     assert_eq!(e.to_string(), "ACPI: SRAT entry type 0 at offset 0x30 has length 12, expected 16");
     let mut raw = vec![0u8; 32];
     raw[0] = 1;

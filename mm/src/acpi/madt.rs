@@ -1,0 +1,237 @@
+//! The MADT (signature "APIC"): the CPUs the firmware describes, as Linux's `acpi_parse_madt_lapic_entries`
+//! reads them (arch/x86/kernel/acpi/boot.c): processor local APIC entries (type 0) and local x2APIC entries
+//! (type 9). Other entries (I/O APICs, interrupt overrides, NMI sources) are skipped by their length.
+//!
+//! A CPU is started when its entry is enabled; a disabled one that is *online capable* (MADT revision >= 5) is a
+//! hotplug CPU (`acpi_is_processor_usable`); an xAPIC entry with APIC id 0xff is invalid and ignored, as Linux
+//! does. Entry framing (a zero length, an entry past the end) is checked as for the SRAT.
+
+use alloc::vec::Vec;
+
+use super::srat::walk_entries;
+use super::{array, le32, validate_sdt, AcpiError, Table, MADT, SDT_HEADER_LEN};
+
+/// Bytes of the MADT before its first entry: the header, the local APIC address (u32) and the flags (u32).
+pub const MADT_ENTRIES_OFFSET: usize = SDT_HEADER_LEN + 8;
+/// Entries one MADT may hold here.
+pub const MAX_MADT_ENTRIES: usize = 16384;
+/// Size of a processor local APIC structure (MADT type 0).
+pub const MADT_LAPIC_LEN: u8 = 8;
+/// Size of a processor local x2APIC structure (MADT type 9).
+pub const MADT_X2APIC_LEN: u8 = 16;
+
+bitflags::bitflags! {
+    /// The flags of a MADT processor entry (ACPI 6.5, table 5.23).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct LapicFlags: u32 {
+        /// The processor is ready for use.
+        const ENABLED = 1 << 0;
+        /// A disabled processor that may be brought online later (MADT revision >= 5).
+        const ONLINE_CAPABLE = 1 << 1;
+        const _ = !0;
+    }
+}
+
+/// One MADT entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MadtEntry {
+    /// Type 0: processor local APIC.
+    LocalApic { processor_uid: u8, apic_id: u8, flags: LapicFlags },
+    /// Type 9: processor local x2APIC.
+    X2Apic { x2apic_id: u32, flags: LapicFlags, processor_uid: u32 },
+    /// Any other type, skipped by its length.
+    Other { entry_type: u8, length: u8 },
+}
+
+/// A parsed MADT.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Madt {
+    pub revision: u8,
+    /// The physical address of every CPU's local APIC (xAPIC mode).
+    pub local_apic_addr: u32,
+    /// Bit 0: PCAT_COMPAT (the machine also has 8259 PICs).
+    pub flags: u32,
+    pub entries: Vec<MadtEntry>,
+}
+
+/// One CPU the MADT describes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MadtCpu {
+    pub apic_id: u32,
+    pub processor_uid: u32,
+    /// Enabled at boot (else online capable: a hotplug CPU).
+    pub enabled: bool,
+    /// The x2APIC entry type.
+    pub x2apic: bool,
+}
+
+impl Madt {
+    /// The usable CPUs in table order: enabled ones, and online-capable ones marked not enabled; invalid xAPIC
+    /// ids (0xff) and disabled, not online-capable entries are left out, as Linux leaves them out.
+    pub fn cpus(&self) -> Vec<MadtCpu> {
+        let usable = |f: LapicFlags| {
+            f.contains(LapicFlags::ENABLED) || (self.revision >= 5 && f.contains(LapicFlags::ONLINE_CAPABLE))
+        };
+        self.entries
+            .iter()
+            .filter_map(|e| match *e {
+                MadtEntry::LocalApic { processor_uid, apic_id, flags } if apic_id != 0xff && usable(flags) => {
+                    Some(MadtCpu {
+                        apic_id: u32::from(apic_id),
+                        processor_uid: u32::from(processor_uid),
+                        enabled: flags.contains(LapicFlags::ENABLED),
+                        x2apic: false,
+                    })
+                }
+                MadtEntry::X2Apic { x2apic_id, flags, processor_uid } if usable(flags) => Some(MadtCpu {
+                    apic_id: x2apic_id,
+                    processor_uid,
+                    enabled: flags.contains(LapicFlags::ENABLED),
+                    x2apic: true,
+                }),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The table as bytes with a correct checksum (for tests and fuzz seeds); `Other` entries are written as
+    /// their type and length followed by zeros (length at least 2).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(&MADT);
+        b.extend_from_slice(&[0; 4]);
+        b.push(self.revision);
+        b.push(0);
+        b.extend_from_slice(b"MEMLAB");
+        b.extend_from_slice(b"MEMLABMA");
+        b.extend_from_slice(&[0; 12]);
+        b.extend_from_slice(&self.local_apic_addr.to_le_bytes());
+        b.extend_from_slice(&self.flags.to_le_bytes());
+        for e in &self.entries {
+            match *e {
+                MadtEntry::LocalApic { processor_uid, apic_id, flags } => {
+                    b.extend_from_slice(&[0, MADT_LAPIC_LEN, processor_uid, apic_id]);
+                    b.extend_from_slice(&flags.bits().to_le_bytes());
+                }
+                MadtEntry::X2Apic { x2apic_id, flags, processor_uid } => {
+                    b.extend_from_slice(&[9, MADT_X2APIC_LEN, 0, 0]);
+                    b.extend_from_slice(&x2apic_id.to_le_bytes());
+                    b.extend_from_slice(&flags.bits().to_le_bytes());
+                    b.extend_from_slice(&processor_uid.to_le_bytes());
+                }
+                MadtEntry::Other { entry_type, length } => {
+                    let length = length.max(2);
+                    b.extend_from_slice(&[entry_type, length]);
+                    b.extend(core::iter::repeat_n(0, usize::from(length) - 2));
+                }
+            }
+        }
+        super::finish_sdt(&mut b);
+        b
+    }
+}
+
+/// Parses a whole MADT (header included). Bytes after the table's length field are ignored.
+pub fn parse_madt(bytes: &[u8]) -> Result<Madt, AcpiError> {
+    parse_madt_at(bytes, None)
+}
+
+pub(super) fn parse_madt_at(bytes: &[u8], addr: Option<u64>) -> Result<Madt, AcpiError> {
+    let t = validate_sdt(bytes, Some(MADT), addr)?;
+    let table = Table::Sdt(MADT);
+    let length = u32::try_from(t.len()).unwrap_or(u32::MAX);
+    let too_small = AcpiError::LengthTooSmall { table, addr, length, min: MADT_ENTRIES_OFFSET };
+    let revision = t.get(8).copied().ok_or(too_small)?;
+    let local_apic_addr = le32(t, SDT_HEADER_LEN).ok_or(too_small)?;
+    let flags = le32(t, SDT_HEADER_LEN + 4).ok_or(too_small)?;
+    let mut entries = Vec::new();
+    walk_entries(t, MADT_ENTRIES_OFFSET, table, MAX_MADT_ENTRIES, "MADT entries", |offset, e| {
+        let entry_type = e.first().copied().unwrap_or(0);
+        let length = e.get(1).copied().unwrap_or(0);
+        let bad = |expected| AcpiError::BadEntryLength { table, offset, entry_type, length, expected };
+        entries.push(match entry_type {
+            0 => {
+                // Linux's BAD_MADT_ENTRY: shorter than the structure is an error.
+                let [uid, id] = array::<2>(e, 2).ok_or(bad(MADT_LAPIC_LEN))?;
+                let flags = le32(e, 4).ok_or(bad(MADT_LAPIC_LEN))?;
+                MadtEntry::LocalApic { processor_uid: uid, apic_id: id, flags: LapicFlags::from_bits_retain(flags) }
+            }
+            9 => {
+                let f = |off| le32(e, off).ok_or(bad(MADT_X2APIC_LEN));
+                MadtEntry::X2Apic {
+                    x2apic_id: f(4)?,
+                    flags: LapicFlags::from_bits_retain(f(8)?),
+                    processor_uid: f(12)?,
+                }
+            }
+            _ => MadtEntry::Other { entry_type, length },
+        });
+        Ok(())
+    })?;
+    Ok(Madt { revision, local_apic_addr, flags, entries })
+}
+
+/// Finds and parses the MADT through the RSDP at `rsdp_addr`; `Ok(None)` when the root table lists none.
+pub fn find_madt<R: super::PhysReader + ?Sized>(reader: &R, rsdp_addr: u64) -> Result<Option<Madt>, AcpiError> {
+    match super::find_table(reader, rsdp_addr, MADT)? {
+        Some((addr, bytes)) => parse_madt_at(bytes, Some(addr)).map(Some),
+        None => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    fn madt(revision: u8, entries: Vec<MadtEntry>) -> Madt {
+        Madt { revision, local_apic_addr: 0xfee0_0000, flags: 1, entries }
+    }
+    fn lapic(id: u8, flags: LapicFlags) -> MadtEntry {
+        MadtEntry::LocalApic { processor_uid: id, apic_id: id, flags }
+    }
+
+    #[test]
+    fn cpus_as_linux_counts_them() {
+        let m = madt(
+            5,
+            vec![
+                lapic(0, LapicFlags::ENABLED),
+                MadtEntry::Other { entry_type: 1, length: 12 },
+                lapic(1, LapicFlags::ENABLED),
+                lapic(2, LapicFlags::ONLINE_CAPABLE),
+                lapic(3, LapicFlags::empty()),
+                lapic(0xff, LapicFlags::ENABLED),
+                MadtEntry::X2Apic { x2apic_id: 300, flags: LapicFlags::ENABLED, processor_uid: 300 },
+            ],
+        );
+        let back = parse_madt(&m.to_bytes()).unwrap();
+        assert_eq!(back, m);
+        let cpus = back.cpus();
+        assert_eq!(
+            cpus.iter().map(|c| (c.apic_id, c.enabled)).collect::<Vec<_>>(),
+            [(0, true), (1, true), (2, false), (300, true)]
+        );
+        assert!(cpus[3].x2apic);
+        // Before revision 5 an online-capable bit means nothing.
+        assert_eq!(madt(3, vec![lapic(2, LapicFlags::ONLINE_CAPABLE)]).cpus(), []);
+    }
+
+    #[test]
+    fn framing_errors_name_the_madt() {
+        let mut b = madt(3, vec![lapic(0, LapicFlags::ENABLED)]).to_bytes();
+        b[MADT_ENTRIES_OFFSET + 1] = 0;
+        super::super::finish_sdt(&mut b);
+        let e = parse_madt(&b).unwrap_err();
+        assert_eq!(
+            e,
+            AcpiError::ZeroLengthEntry { table: Table::Sdt(MADT), offset: MADT_ENTRIES_OFFSET, entry_type: 0 }
+        );
+        assert_eq!(e.to_string(), "ACPI: APIC entry type 0 at offset 0x2c has length 0");
+        // A local APIC entry of 4 bytes: framed correctly, too short for its structure.
+        let b = madt(3, vec![MadtEntry::Other { entry_type: 0, length: 4 }]).to_bytes();
+        assert!(matches!(parse_madt(&b), Err(AcpiError::BadEntryLength { expected: MADT_LAPIC_LEN, .. })));
+        let b = madt(3, vec![]).to_bytes();
+        assert!(matches!(parse_madt(&b[..40]), Err(_)));
+    }
+}
