@@ -1,4 +1,5 @@
-//! ACPI glue: finds the SRAT through the RSDP the bootloader reports and turns it into NUMA facts.
+//! ACPI glue: finds the SRAT (and the MADT) through the RSDP the bootloader reports and turns them into NUMA and
+//! CPU facts.
 //!
 //! The parsing itself is `mm::acpi`, a pure parser over byte slices that is unit-tested on the host with SRAT
 //! bytes captured from QEMU (mm/tests/fixtures). This module only supplies the bytes: [`PhysMem`] implements
@@ -11,7 +12,8 @@
 //! `base_address_high`), and it needs nightly features of its own.
 //!
 //! # Invariants
-//! - a malformed table never stops the boot: one warning line, and the kernel goes on as a single node;
+//! - a malformed table never stops the boot: one warning line, and the kernel goes on as a single node (SRAT) or
+//!   with the boot CPU alone (MADT);
 //! - an SRAT entry of a type `mm::acpi` does not model is one warning line (`mm::acpi::SkippedEntry`), and the
 //!   rest of the table is used;
 //! - node ids are Linux's (`mm::acpi::map_nodes`: proximity domains numbered in order of first appearance,
@@ -93,23 +95,53 @@ pub fn print(numa: &Numa, numa_off: bool) {
     println!("memlab: numa nodes={} source={}", numa.nodes(), source);
 }
 
-/// Hex-dumps the raw SRAT (`acpi_dump=1`): `@@hex SRAT <offset> <hex bytes>` lines of 32 bytes, which the host
-/// turns back into a fixture.
-pub fn dump_srat(phys: &PhysMem, rsdp_addr: Option<u64>) {
+/// Hex-dumps the raw SRAT and MADT (`acpi_dump=1`): `@@hex <SIG> <offset> <hex bytes>` lines of 32 bytes, which
+/// the host turns back into fixtures.
+pub fn dump_tables(phys: &PhysMem, rsdp_addr: Option<u64>) {
     let Some(rsdp) = rsdp_addr else { return };
-    match mm::acpi::find_table(phys, rsdp, mm::acpi::SRAT) {
-        Ok(Some((addr, bytes))) => {
-            println!("memlab: acpi_dump SRAT at {:#x}, {} bytes", addr, bytes.len());
-            for (i, chunk) in bytes.chunks(32).enumerate() {
-                crate::print!("@@hex SRAT {:06x} ", i * 32);
-                for b in chunk {
-                    crate::print!("{:02x}", b);
+    for sig in [mm::acpi::SRAT, mm::acpi::MADT] {
+        let name = core::str::from_utf8(&sig).unwrap_or("????");
+        match mm::acpi::find_table(phys, rsdp, sig) {
+            Ok(Some((addr, bytes))) => {
+                println!("memlab: acpi_dump {} at {:#x}, {} bytes", name, addr, bytes.len());
+                for (i, chunk) in bytes.chunks(32).enumerate() {
+                    crate::print!("@@hex {} {:06x} ", name, i * 32);
+                    for b in chunk {
+                        crate::print!("{:02x}", b);
+                    }
+                    println!();
                 }
-                println!();
             }
+            Ok(None) => println!("memlab: acpi_dump: no {}", name),
+            Err(e) => println!("memlab: acpi_dump: {}", e),
         }
-        Ok(None) => println!("memlab: acpi_dump: no SRAT"),
-        Err(e) => println!("memlab: acpi_dump: {}", e),
+    }
+}
+
+/// The CPUs of the MADT (`mm::acpi::Madt::cpus`), with Linux's lines (`ACPI: Using ACPI (MADT) for SMP
+/// configuration information`, `smpboot: Allowing N CPUs, K hotplug CPUs`). Without a MADT, or with a malformed
+/// one (one warning), the list is empty: the boot CPU alone.
+pub fn cpus(phys: &PhysMem, rsdp_addr: Option<u64>) -> Vec<mm::acpi::MadtCpu> {
+    let Some(rsdp) = rsdp_addr else { return Vec::new() };
+    match mm::acpi::find_madt(phys, rsdp) {
+        Ok(Some(m)) => {
+            let cpus = m.cpus();
+            let hotplug = cpus.iter().filter(|c| !c.enabled).count();
+            println!("ACPI: Using ACPI (MADT) for SMP configuration information");
+            println!("smpboot: Allowing {} CPUs, {} hotplug CPUs", cpus.len(), hotplug);
+            let ids: Vec<alloc::string::String> = cpus.iter().map(|c| alloc::format!("{}", c.apic_id)).collect();
+            println!("memlab: madt cpus={} apic_ids={}", cpus.len(), ids.join(","));
+            cpus
+        }
+        Ok(None) => {
+            log::warn!("ACPI: no MADT; one CPU");
+            Vec::new()
+        }
+        // The error's text starts with "ACPI: ".
+        Err(e) => {
+            log::warn!("{}; one CPU", e);
+            Vec::new()
+        }
     }
 }
 

@@ -17,6 +17,8 @@ pub struct Facts {
     pub heap: (u64, u64),
     pub rsdp_addr: Option<u64>,
     pub numa: acpi::Numa,
+    /// The CPUs of the MADT (empty: no MADT or a malformed one; the boot CPU alone).
+    pub cpus: alloc::vec::Vec<mm::acpi::MadtCpu>,
     pub options: cmdline::Options,
 }
 

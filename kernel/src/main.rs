@@ -98,10 +98,11 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
 
     let rsdp_addr = boot_info.rsdp_addr.into_option();
     if options.acpi_dump {
-        acpi::dump_srat(&phys, rsdp_addr);
+        acpi::dump_tables(&phys, rsdp_addr);
     }
     let numa = acpi::discover(&phys, rsdp_addr);
     acpi::print(&numa, options.numa_off);
+    let cpus = acpi::cpus(&phys, rsdp_addr);
     match memhp::probe() {
         Some(slots) => {
             println!(
@@ -139,7 +140,7 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     let filter = options.selftest.clone();
     let hotplug = options.hotplug > 0;
     let stress_secs = options.stress_secs;
-    facts::set(facts::Facts { firmware, phys, heap, rsdp_addr, numa, options });
+    facts::set(facts::Facts { firmware, phys, heap, rsdp_addr, numa, cpus, options });
     if let Some(secs) = stress_secs {
         // stress=<seconds>: random buddy traffic, verified every round, before the self-tests.
         match stress::run(secs) {

@@ -1,4 +1,4 @@
-//! The `mm::acpi` SRAT parser on tables captured from QEMU 7.2 (`acpi_dump=1`; regenerate with
+//! The `mm::acpi` SRAT and MADT parsers on tables captured from QEMU 7.2 (`acpi_dump=1`; regenerate with
 //! `cargo test -p memlab-tests --test capture_fixtures -- --ignored`), checked against the facts of
 //! shared/reference/qemu-layouts.md, and on malformed variants of them.
 
@@ -15,6 +15,12 @@ const MEMORYLESS: &[u8] = include_bytes!("fixtures/srat-pc-memoryless-node.bin")
 const ALL: &[&[u8]] = &[NUMA2, HOTPLUG, DESCENDING, Q35_NUMA2_UEFI, NODE_IN_SECTION, NUMA4_64G, MEMORYLESS];
 
 const G: u64 = 1 << 30;
+
+/// A fixture by file name (the MADTs are read at run time: they are looked up by name in a table of cases).
+fn fixture(name: &str) -> Vec<u8> {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
 
 fn numa(bytes: &[u8]) -> SratNuma {
     map_nodes(&parse_srat(bytes).expect("fixture parses")).expect("fixture maps")
@@ -200,4 +206,52 @@ fn every_prefix_and_every_byte_flip_is_an_error_or_ok_never_a_panic() {
             let _ = parse_srat(&b).map(|s| map_nodes(&s));
         }
     }
+}
+
+/// The MADTs of real QEMU boots (`capture_madt_fixtures`): the CPUs each profile's `-smp` gives, Linux's count of
+/// hotplug CPUs for `-smp 4,maxcpus=8`, and every CPU the same machine's SRAT places on a node is in its MADT.
+#[test]
+fn madt_fixtures_list_the_cpus_qemu_was_given() {
+    use mm::acpi::{map_nodes, parse_madt};
+    let cases: &[(&str, usize, usize, Option<&str>)] = &[
+        ("madt-pc-numa2.bin", 2, 0, Some("srat-pc-numa2.bin")),
+        ("madt-q35-numa2-uefi.bin", 2, 0, Some("srat-q35-numa2-uefi.bin")),
+        ("madt-pc-numa4-64g.bin", 4, 0, Some("srat-pc-numa4-64g.bin")),
+        ("madt-pc-node-in-section.bin", 4, 0, Some("srat-pc-node-in-section.bin")),
+        ("madt-pc-smp4-maxcpus8.bin", 8, 4, None),
+    ];
+    for &(file, possible, hotplug, srat) in cases {
+        let m = parse_madt(&fixture(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let cpus = m.cpus();
+        assert_eq!(cpus.len(), possible, "{file}: {cpus:?}");
+        assert_eq!(cpus.iter().filter(|c| !c.enabled).count(), hotplug, "{file}");
+        assert_eq!(m.local_apic_addr, 0xfee0_0000, "{file}");
+        let ids: Vec<u32> = cpus.iter().map(|c| c.apic_id).collect();
+        assert!(ids.iter().enumerate().all(|(i, id)| !ids[..i].contains(id)), "{file}: unique APIC ids {ids:?}");
+        if let Some(srat) = srat {
+            let numa = map_nodes(&mm::acpi::parse_srat(&fixture(srat)).unwrap()).unwrap();
+            assert_eq!(numa.cpus.len(), possible - hotplug, "{srat}");
+            for (apic, nid) in &numa.cpus {
+                assert!(ids.contains(apic), "{srat}: CPU {apic} of node {nid} is not in {file}");
+            }
+        }
+    }
+}
+
+/// Every way a captured MADT can be cut or bent is a named error, never a panic.
+#[test]
+fn madt_fixture_truncations_and_bad_lengths_are_errors() {
+    let b = fixture("madt-pc-numa2.bin");
+    for cut in 0..b.len() {
+        let mut t = b[..cut].to_vec();
+        if t.len() >= 8 {
+            t[4..8].copy_from_slice(&(cut as u32).to_le_bytes());
+            mm::acpi::finish_sdt(&mut t);
+        }
+        let _ = mm::acpi::parse_madt(&t);
+    }
+    let mut t = b.clone();
+    t[mm::acpi::MADT_ENTRIES_OFFSET + 1] = 200;
+    mm::acpi::finish_sdt(&mut t);
+    assert!(matches!(mm::acpi::parse_madt(&t), Err(mm::acpi::AcpiError::EntryPastEnd { .. })));
 }

@@ -537,6 +537,27 @@ fn srat_partial_entry_header() {
 }
 
 #[test]
+fn madt_entry_too_short_for_its_type() {
+    let madt = mm::acpi::Madt {
+        revision: 3,
+        local_apic_addr: 0xfee0_0000,
+        flags: 1,
+        entries: vec![mm::acpi::MadtEntry::Other { entry_type: 0, length: 6 }],
+    };
+    assert_err(
+        mm::acpi::parse_madt(&madt.to_bytes()),
+        AcpiError::BadEntryLength {
+            table: Table::Sdt(mm::acpi::MADT),
+            offset: 44,
+            entry_type: 0,
+            length: 6,
+            expected: 8,
+        },
+        "ACPI: APIC entry type 0 at offset 0x2c has length 6, expected 8",
+    );
+}
+
+#[test]
 fn srat_unknown_entry_type() {
     let srat = Srat {
         revision: 2,

@@ -28,6 +28,7 @@ pub static TESTS: &[SelfTest] = &[
     SelfTest { name: "firmware_map_has_ram", run: firmware_map_has_ram },
     SelfTest { name: "acpi_rsdp_found", run: acpi_rsdp_found },
     SelfTest { name: "acpi_srat_nodes", run: acpi_srat_nodes },
+    SelfTest { name: "acpi_madt_cpus", run: acpi_madt_cpus },
     SelfTest { name: "layout_with_numa", run: layout_with_numa },
     SelfTest { name: "cmdline_table", run: cmdline_table },
     SelfTest { name: "mm_policy_promises_kept", run: mm_policy_promises_kept },

@@ -104,6 +104,24 @@ pub(super) fn acpi_srat_nodes() -> TestResult {
     Ok(())
 }
 
+/// The MADT's CPUs: at least the boot CPU, APIC ids unique, and every CPU the SRAT places on a node is one of
+/// them (the processor affinity entries name APIC ids).
+pub(super) fn acpi_madt_cpus() -> TestResult {
+    let f = facts();
+    check!(!f.cpus.is_empty(), "the MADT lists no usable CPU");
+    let mut ids: Vec<u32> = f.cpus.iter().map(|c| c.apic_id).collect();
+    ids.sort_unstable();
+    let n = ids.len();
+    ids.dedup();
+    check_eq!(ids.len(), n);
+    if let Numa::Srat(s) = &f.numa {
+        for (apic, nid) in &s.cpus {
+            check!(ids.binary_search(apic).is_ok(), "SRAT CPU with APIC id {} (node {}) is not in the MADT", apic, nid);
+        }
+    }
+    Ok(())
+}
+
 pub(super) fn layout_with_numa() -> TestResult {
     let f = facts();
     let numa = f.numa.ranges();

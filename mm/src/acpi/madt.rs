@@ -2,9 +2,10 @@
 //! reads them (arch/x86/kernel/acpi/boot.c): processor local APIC entries (type 0) and local x2APIC entries
 //! (type 9). Other entries (I/O APICs, interrupt overrides, NMI sources) are skipped by their length.
 //!
-//! A CPU is started when its entry is enabled; a disabled one that is *online capable* (MADT revision >= 5) is a
-//! hotplug CPU (`acpi_is_processor_usable`); an xAPIC entry with APIC id 0xff is invalid and ignored, as Linux
-//! does. Entry framing (a zero length, an entry past the end) is checked as for the SRAT.
+//! A CPU is started when its entry is enabled. A disabled entry is a hotplug CPU (Linux counts it in
+//! `disabled_cpus`, "Allowing N CPUs, K hotplug CPUs") unless the MADT is of revision 5 or later and the entry is
+//! not *online capable* (`acpi_is_processor_usable`, aa06e20f1be6, v5.17); an xAPIC entry with APIC id 0xff is
+//! invalid and ignored (`acpi_parse_lapic`). Entry framing (a zero length, an entry past the end) is checked as for the SRAT.
 
 use alloc::vec::Vec;
 
@@ -66,11 +67,11 @@ pub struct MadtCpu {
 }
 
 impl Madt {
-    /// The usable CPUs in table order: enabled ones, and online-capable ones marked not enabled; invalid xAPIC
-    /// ids (0xff) and disabled, not online-capable entries are left out, as Linux leaves them out.
+    /// The usable CPUs in table order: enabled ones, and disabled ones (hotplug CPUs, not enabled) unless the
+    /// table is of revision 5 or later and they are not online capable; invalid xAPIC ids (0xff) are left out.
     pub fn cpus(&self) -> Vec<MadtCpu> {
         let usable = |f: LapicFlags| {
-            f.contains(LapicFlags::ENABLED) || (self.revision >= 5 && f.contains(LapicFlags::ONLINE_CAPABLE))
+            f.contains(LapicFlags::ENABLED) || self.revision < 5 || f.contains(LapicFlags::ONLINE_CAPABLE)
         };
         self.entries
             .iter()

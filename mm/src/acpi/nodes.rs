@@ -40,6 +40,8 @@ pub struct SratNuma {
     pub node_pxm: Vec<u32>,
     /// Entries of types this module does not model, skipped by their length (in table order).
     pub skipped: Vec<SkippedEntry>,
+    /// `(APIC id, node id)` of every enabled processor affinity entry, in table order (x2APIC ids as they are).
+    pub cpus: Vec<(u32, u32)>,
 }
 
 /// An SRAT entry of a type [`map_nodes`] does not model ([`SratEntry::Unknown`]): it was skipped by its length
@@ -108,18 +110,15 @@ pub fn map_nodes(srat: &Srat) -> Result<SratNuma, AcpiError> {
         }
     }
     for (i, e) in srat.entries.iter().enumerate() {
-        let pxm = match e {
+        let (pxm, apic_id) = match e {
             SratEntry::LocalApic(a) if a.flags.contains(AffinityFlags::ENABLED) => {
-                if rev2 {
-                    a.proximity_domain
-                } else {
-                    a.proximity_domain & 0xff
-                }
+                (if rev2 { a.proximity_domain } else { a.proximity_domain & 0xff }, u32::from(a.apic_id))
             }
-            SratEntry::X2Apic(x) if x.flags.contains(AffinityFlags::ENABLED) => x.proximity_domain,
+            SratEntry::X2Apic(x) if x.flags.contains(AffinityFlags::ENABLED) => (x.proximity_domain, x.x2apic_id),
             _ => continue,
         };
-        map(pxm, i, &mut out)?;
+        let nid = map(pxm, i, &mut out)?;
+        out.cpus.push((apic_id, nid));
     }
     for (i, e) in srat.entries.iter().enumerate() {
         let SratEntry::Memory(m) = e else { continue };
