@@ -16,6 +16,7 @@ pub mod acpi;
 pub mod buddy;
 pub mod cmdline;
 pub mod consts;
+pub mod deferred;
 pub mod dmesg;
 pub mod hotplug;
 pub mod layout;
