@@ -27,6 +27,44 @@ use crate::consts::{align_up, PAGES_PER_SECTION};
 use crate::layout::MemRange;
 use crate::zones::{ZoneType, Zones};
 
+/// A range of memory pfns of one node and zone whose struct pages are deferred.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PendingRange {
+    pub start_pfn: u64,
+    pub end_pfn: u64,
+    pub nid: u32,
+    pub zone: ZoneType,
+}
+
+/// Splits `[start, end)` by the sorted, disjoint `defer` ranges: calls `eager(s, e)` for the parts outside them
+/// and `deferred(s, e)` for the parts inside, in address order.
+pub fn split_by(
+    defer: &[(u64, u64)],
+    start: u64,
+    end: u64,
+    mut eager: impl FnMut(u64, u64),
+    mut deferred: impl FnMut(u64, u64),
+) {
+    let mut at = start;
+    let first = defer.partition_point(|&(_, e)| e <= start);
+    for &(ds, de) in &defer[first..] {
+        if ds >= end {
+            break;
+        }
+        let (ds, de) = (ds.max(at), de.min(end));
+        if at < ds {
+            eager(at, ds);
+        }
+        if ds < de {
+            deferred(ds, de);
+        }
+        at = de.max(at);
+    }
+    if at < end {
+        eager(at, end);
+    }
+}
+
 /// One call of `memmap_init_range` from `memmap_init_zone_range` (MEMINIT_EARLY).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct InitCall {

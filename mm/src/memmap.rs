@@ -72,6 +72,10 @@ pub struct InitCtx<'a> {
     pub unavailable: &'a mut Vec<Unavailable>,
     /// max_pfn: the end of the highest memory range.
     pub max_pfn: u64,
+    /// Memory pfn ranges whose init is deferred (sorted, disjoint; empty without deferred init): the memory
+    /// primitives skip them and record them in `pending`.
+    pub(crate) defer: &'a [(u64, u64)],
+    pub(crate) pending: &'a mut Vec<crate::deferred::PendingRange>,
 }
 
 impl InitCtx<'_> {
@@ -98,6 +102,34 @@ impl InitCtx<'_> {
 
     /// `memmap_init_range(MEMINIT_EARLY)` over `[start_pfn, end_pfn)` with links `(nid, zone)`.
     pub fn init_memory_range(
+        &mut self,
+        start_pfn: u64,
+        end_pfn: u64,
+        nid: u32,
+        zone: ZoneType,
+    ) -> Result<(), Violation> {
+        if self.defer.is_empty() {
+            return self.init_memory_range_now(start_pfn, end_pfn, nid, zone);
+        }
+        // Deferred struct page init: the deferred parts are left to the workers (`defer_init`).
+        let (mut eager, mut deferred) = (Vec::new(), Vec::new());
+        crate::deferred::split_by(
+            self.defer,
+            start_pfn,
+            end_pfn,
+            |s, e| eager.push((s, e)),
+            |s, e| deferred.push((s, e)),
+        );
+        for (s, e) in deferred {
+            self.pending.push(crate::deferred::PendingRange { start_pfn: s, end_pfn: e, nid, zone });
+        }
+        for (s, e) in eager {
+            self.init_memory_range_now(s, e, nid, zone)?;
+        }
+        Ok(())
+    }
+
+    fn init_memory_range_now(
         &mut self,
         start_pfn: u64,
         end_pfn: u64,

@@ -148,23 +148,48 @@ impl PageblockChecker {
         site: &'static str,
     ) -> Result<(), Violation> {
         self.site(site).calls += 1;
-        if self.mode != VmDebug::Off {
-            if let Some(v) = check_page_zone(sparse, zones, pfn, site) {
-                if v.reserved && self.tolerate_reserved {
-                    self.tolerated += 1;
-                } else {
-                    self.site(site).violations += 1;
-                    self.total_violations += 1;
-                    if self.first.len() < MAX_RECORDED {
-                        self.first.push(v);
-                    }
-                    if self.mode == VmDebug::Panic {
-                        return Err(v);
-                    }
-                }
-            }
-        }
+        let v = if self.mode != VmDebug::Off { check_page_zone(sparse, zones, pfn, site) } else { None };
+        self.record(v)?;
         sparse.set_pfnblock_flags_mask(pfn, flags, mask);
+        Ok(())
+    }
+
+    /// [`PageblockChecker::set_pfnblock_flags_mask`] for a page the caller has just initialized with `links`
+    /// (not PG_reserved): the check uses those links instead of reading the page, so a worker that holds the
+    /// page's section mutably (parallel deferred init) can call it. Same counts, same result.
+    #[allow(clippy::too_many_arguments)]
+    pub fn set_pfnblock_flags_mask_initialized(
+        &mut self,
+        sparse: &Sparse,
+        zones: &Zones,
+        pfn: u64,
+        links: Links,
+        flags: u64,
+        mask: u64,
+        site: &'static str,
+    ) -> Result<(), Violation> {
+        self.site(site).calls += 1;
+        let v = if self.mode != VmDebug::Off { check_links(zones, pfn, links, false, site) } else { None };
+        self.record(v)?;
+        sparse.set_pfnblock_flags_mask(pfn, flags, mask);
+        Ok(())
+    }
+
+    /// Counts a violation found by a check (tolerated, recorded, or returned in `panic` mode).
+    fn record(&mut self, v: Option<Violation>) -> Result<(), Violation> {
+        let Some(v) = v else { return Ok(()) };
+        if v.reserved && self.tolerate_reserved {
+            self.tolerated += 1;
+            return Ok(());
+        }
+        self.site(v.site).violations += 1;
+        self.total_violations += 1;
+        if self.first.len() < MAX_RECORDED {
+            self.first.push(v);
+        }
+        if self.mode == VmDebug::Panic {
+            return Err(v);
+        }
         Ok(())
     }
 }
@@ -180,7 +205,11 @@ pub fn check_page_zone(sparse: &Sparse, zones: &Zones, pfn: u64, site: &'static 
             return Some(Violation { pfn, links: None, reason: ViolationReason::Poisoned, site, reserved: false })
         }
     };
-    let reserved = page.is_reserved();
+    check_links(zones, pfn, links, page.is_reserved(), site)
+}
+
+/// The check on a page's links: `None` if the zone they name spans `pfn`.
+fn check_links(zones: &Zones, pfn: u64, links: Links, reserved: bool, site: &'static str) -> Option<Violation> {
     let zone = ZoneType::from_index(links.zone as usize).and_then(|z| zones.zone(links.nid, z));
     match zone {
         None => Some(Violation { pfn, links: Some(links), reason: ViolationReason::BadLinks, site, reserved }),

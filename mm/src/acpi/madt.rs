@@ -214,8 +214,9 @@ mod tests {
             [(0, true), (1, true), (2, false), (300, true)]
         );
         assert!(cpus[3].x2apic);
-        // Before revision 5 an online-capable bit means nothing.
-        assert_eq!(madt(3, vec![lapic(2, LapicFlags::ONLINE_CAPABLE)]).cpus(), []);
+        // Before revision 5 every disabled entry is a hotplug CPU.
+        let old = madt(3, vec![lapic(0, LapicFlags::ENABLED), lapic(3, LapicFlags::empty())]);
+        assert_eq!(old.cpus().iter().map(|c| (c.apic_id, c.enabled)).collect::<Vec<_>>(), [(0, true), (3, false)]);
     }
 
     #[test]

@@ -21,6 +21,8 @@ pub enum BuddyError {
     NoZone { pfn: u64, nid: u32 },
     /// A memory page is linked to a zone that does not span it (Linux's `bad_range`).
     OutsideLinkedZone { pfn: u64, nid: u32, zone: ZoneType },
+    /// Deferred struct page init has not run yet: `pages` struct pages are still pending (`Mm::deferred_init`).
+    DeferredPending { pages: u64 },
 }
 
 impl fmt::Display for BuddyError {
@@ -32,6 +34,9 @@ impl fmt::Display for BuddyError {
             BuddyError::Sparse(e) => write!(f, "buddy: {}", e),
             BuddyError::NoStructPage { pfn } => write!(f, "buddy: memory pfn {:#x} has no struct page", pfn),
             BuddyError::Poisoned { pfn } => write!(f, "buddy: memory pfn {:#x} is uninitialized (poisoned)", pfn),
+            BuddyError::DeferredPending { pages } => {
+                write!(f, "buddy: {} struct pages are still deferred; run the deferred init first", pages)
+            }
             BuddyError::NoZone { pfn, nid } => {
                 write!(f, "buddy: memory pfn {:#x} is linked to node {}, which does not exist", pfn, nid)
             }

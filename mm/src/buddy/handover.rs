@@ -21,6 +21,10 @@ impl Buddy {
     /// `memblock_free_all` with an optional SLIT-like, row-major `nodes * nodes` distance matrix. See the
     /// module documentation. Sections of a compressed boot that hold memory get a real memmap first.
     pub fn from_boot_with(mm: &mut Mm, distance: Option<&[u8]>) -> Result<Buddy, BuddyError> {
+        let pending: u64 = mm.deferred.iter().map(|r| r.end_pfn - r.start_pfn).sum();
+        if pending > 0 {
+            return Err(BuddyError::DeferredPending { pages: pending });
+        }
         let nr_nodes = mm.zones.nodes.len();
         let distance = match distance {
             Some(d) if d.len() != nr_nodes * nr_nodes => {

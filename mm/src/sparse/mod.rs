@@ -37,6 +37,7 @@ use crate::consts::*;
 use crate::page::{Page, PAGE_STRUCT_SIZE};
 
 mod backing;
+mod disjoint;
 mod lookup;
 mod memmap;
 pub mod migratetype;
@@ -45,6 +46,7 @@ mod pageblock;
 mod tests;
 
 pub use backing::{HeapBacking, MemmapBacking};
+pub use disjoint::{DisjointSections, SectionPages};
 
 bitflags::bitflags! {
     /// The flags in the low bits of a section's `section_mem_map` (include/linux/mmzone.h).

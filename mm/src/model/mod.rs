@@ -16,6 +16,9 @@
 //!   in memblock with reason `Memmap` (the same in both modes, so the accounting is identical);
 //! - `managed_pages` of a zone = its present pages minus its reserved memory pages (what would be freed to buddy).
 
+mod deferred;
+pub use deferred::{DeferredInit, DeferredJob, PendingRange};
+
 use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
@@ -57,6 +60,10 @@ pub struct MmOptions {
     /// hold reserved memory: `numa_clear_kernel_node_hotplug`), and hot-added memory that no zone claims is
     /// onlined movable (`default_zone_for_pfn`).
     pub movable_node: bool,
+    /// `deferred_init`: defer the struct pages of each node's highest zone as Linux 6.1 does
+    /// (CONFIG_DEFERRED_STRUCT_PAGE_INIT, [`crate::deferred`]); they are then initialized by
+    /// [`Mm::deferred_init`]'s workers. Off: every struct page at boot.
+    pub deferred_init: bool,
 }
 
 impl MmOptions {
@@ -73,6 +80,7 @@ impl MmOptions {
             zone_device: false,
             allow_unplaced_memmap: false,
             movable_node: false,
+            deferred_init: false,
         }
     }
 }
@@ -137,6 +145,11 @@ pub struct Mm {
     pub memmap_on_memory: Vec<(u64, u64)>,
     /// `max_pfn` at boot: x86_64 probes the memory block size from it once (hot-added memory does not change it).
     pub boot_max_pfn: u64,
+    /// Per node `first_deferred_pfn` (`None`: nothing deferred; all `None` without `deferred_init`).
+    pub first_deferred_pfn: Vec<Option<u64>>,
+    /// The free memory pfn ranges whose struct pages are still to be initialized by [`Mm::deferred_init`]
+    /// (empty without `deferred_init`, and once it ran).
+    pub deferred: Vec<PendingRange>,
 }
 
 impl fmt::Debug for Mm {
@@ -273,6 +286,20 @@ impl Mm {
         }
 
         let mut checker = PageblockChecker::new(opts.vm_debug, policy.tolerates_reserved());
+        // Deferred struct page init: which memory pfns memmap init leaves to the workers (holes never).
+        let (first_deferred_pfn, defer) = if opts.deferred_init {
+            let calls = crate::deferred::memmap_init_calls(&memblock.memory, &zones);
+            let plan = crate::deferred::plan(&calls, zones.nodes.len(), |nid| {
+                zones.nodes.get(nid as usize).map_or(0, |n| n.node_end_pfn())
+            });
+            let mut defer: Vec<(u64, u64)> =
+                (0..zones.nodes.len() as u32).flat_map(|nid| plan.deferred_ranges(&calls, nid)).collect();
+            defer.sort_unstable();
+            (plan.first_deferred_pfn, defer)
+        } else {
+            (alloc::vec![None; zones.nodes.len()], Vec::new())
+        };
+        let mut pending: Vec<PendingRange> = Vec::new();
         let mut holes = Vec::new();
         let mut unavailable = Vec::new();
         let max_pfn = memblock.memory.last().map_or(0, |r| r.end_pfn);
@@ -289,12 +316,17 @@ impl Mm {
                 holes: &mut holes,
                 unavailable: &mut unavailable,
                 max_pfn,
+                defer: &defer,
+                pending: &mut pending,
             };
             policy.memmap_init(&mut cx).map_err(MmError::VmBug)?;
         }
         // Single-pass init: what the policy did not initialize is poisoned (or zeroed) now, never written twice.
         sparse.fill_unwritten(&mut written);
 
+        // reserve_bootmem_region -> init_reserved_page: a reserved page among the deferred ones is initialized now
+        // (without its pageblock's migratetype, as in Linux); the workers get the free ones.
+        let pending = deferred::init_reserved_pending(&mut sparse, &memblock, pending);
         reserve_bootmem_regions(&memblock, &mut sparse);
         set_managed_pages(&memblock, &mut zones);
 
@@ -314,6 +346,8 @@ impl Mm {
             opts,
             memmap_on_memory: Vec::new(),
             boot_max_pfn,
+            first_deferred_pfn,
+            deferred: pending,
         })
     }
 
