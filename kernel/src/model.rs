@@ -191,6 +191,39 @@ pub fn build_layout(raw: &[FirmwareRegion], numa: &[NumaAffinity], heap: (u64, u
     layout
 }
 
+/// `deferred_init=on`: the deferred struct pages of every node, node by node on this CPU (Linux runs one
+/// `pgdatinit` thread per node over the node's CPUs; this kernel starts one CPU), each node's time printed as
+/// Linux prints it: `node N deferred pages initialised in Xms`. Returns the cycles taken, all nodes.
+fn deferred_init(mm: &mut Mm) -> Result<u64, String> {
+    if mm.deferred.is_empty() {
+        return Ok(0);
+    }
+    // Milliseconds as Linux prints them: the TSC rate from CPUID, else calibrated against the PIT (once, 10 ms).
+    let (khz, _) = crate::time::tsc_khz_or_calibrate();
+    let t0 = crate::time::rdtsc();
+    let d = mm.deferred_init();
+    let jobs = d.jobs();
+    let nids: Vec<u32> = {
+        let mut v: Vec<u32> = jobs.iter().map(|j| j.nid).collect();
+        v.dedup();
+        v
+    };
+    for nid in nids {
+        let t = crate::time::rdtsc();
+        for job in jobs.iter().filter(|j| j.nid == nid) {
+            for (s, e) in d.chunks(job, 1) {
+                d.run_chunk(nid, s, e).map_err(|v| format!("{}", v))?;
+            }
+        }
+        let cycles = crate::time::rdtsc() - t;
+        println!("node {} deferred pages initialised in {}ms", nid, cycles / khz.max(1));
+    }
+    let (n, total) = (d.written(), d.pending_pages());
+    drop(d);
+    mm.deferred_done(n, total).map_err(|v| format!("{}", v))?;
+    Ok(crate::time::rdtsc() - t0)
+}
+
 /// Boots the model, prints its lines, the verifier's findings and the `@@summary` line.
 pub fn init(phys: PhysMem, layout: Layout, opts: &Options, distances: Option<Vec<u8>>) -> Result<(), String> {
     let mut mo = MmOptions::new(opts.policy);
@@ -198,6 +231,7 @@ pub fn init(phys: PhysMem, layout: Layout, opts: &Options, distances: Option<Vec
     mo.kernelcore = opts.kernelcore;
     mo.movablecore = opts.movablecore;
     mo.movable_node = opts.movable_node;
+    mo.deferred_init = opts.deferred_init;
     // Debian's 6.1 has CONFIG_ZONE_DEVICE: `  Device   empty` in Zone ranges and a Device zone in zoneinfo.
     mo.zone_device = true;
     let t0 = crate::time::rdtsc();
@@ -227,6 +261,8 @@ pub fn init(phys: PhysMem, layout: Layout, opts: &Options, distances: Option<Vec
     }
     let fill_cycles = fill_reference(&mm);
     let mut mm = mm;
+    let deferred_cycles = deferred_init(&mut mm)?;
+    let memmap_digest = mm::verify::memmap_digest(&mm);
     let t1 = crate::time::rdtsc();
     let buddy = Buddy::from_boot_with(&mut mm, distances.as_deref()).map_err(|e| format!("buddy hand-over: {}", e))?;
     let handover_cycles = crate::time::rdtsc() - t1;
@@ -275,7 +311,7 @@ pub fn init(phys: PhysMem, layout: Layout, opts: &Options, distances: Option<Vec
     summary.pop();
     summary.push_str(&format!(",\"overhead\":{}", mm::report::overhead_json(&mm)));
     summary.push_str(&format!(
-        ",\"buddy\":{{\"free_pages\":{},\"managed_pages\":{}}},\"walkers\":[{}],\"timing\":{{\"memmap_init_cycles\":{},\"fill_cycles\":{},\"handover_cycles\":{},\"tsc_khz\":{}}}}}",
+        ",\"buddy\":{{\"free_pages\":{},\"managed_pages\":{}}},\"walkers\":[{}],\"timing\":{{\"memmap_init_cycles\":{},\"fill_cycles\":{},\"handover_cycles\":{},\"deferred_cycles\":{},\"tsc_khz\":{}}},\"memmap_digest\":\"{:#018x}\"}}",
         free,
         buddy.total_managed_pages(),
         walks
@@ -300,7 +336,9 @@ pub fn init(phys: PhysMem, layout: Layout, opts: &Options, distances: Option<Vec
         boot_cycles,
         fill_cycles,
         handover_cycles,
-        tsc_khz.map_or(String::from("null"), |k| format!("{}", k))
+        deferred_cycles,
+        tsc_khz.map_or(String::from("null"), |k| format!("{}", k)),
+        memmap_digest
     ));
     println!("@@summary {}", summary);
     MODEL.call_once(|| {

@@ -302,3 +302,22 @@ fn check_promise(mm: &Mm, ver: &mut Verification) {
         ver.broken_promises.push("zone and node accounting consistent");
     }
 }
+
+/// A digest of every struct page of every valid section (FNV-1a over the 64-byte pages in pfn order, a uniform
+/// section's template counted for each of its pfns): equal digests, equal memmaps. Proves deferred init equal to
+/// eager init in the kernel (`@@summary` `"memmap_digest"`).
+pub fn memmap_digest(mm: &crate::model::Mm) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for nr in mm.sparse.valid_sections() {
+        let start = section_nr_to_pfn(nr);
+        for pfn in start..start + PAGES_PER_SECTION {
+            if let Some(p) = mm.sparse.pfn_to_page(pfn) {
+                let counts = (p.refcount as u32 as u64) << 32 | p.mapcount as u32 as u64;
+                for w in [p.flags, p.lru_next, p.lru_prev, p.mapping, p.index, p.private, counts] {
+                    h = (h ^ w).wrapping_mul(0x0000_0100_0000_01b3);
+                }
+            }
+        }
+    }
+    h
+}

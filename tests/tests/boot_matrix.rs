@@ -497,3 +497,32 @@ fn tiny_with_64m_passes_every_self_test() {
     assert_eq!(o.status, RunStatus::Passed, "{ctx}");
     assert!(o.log.test("firmware_map_has_ram").is_some_and(|t| t.result.is_ok()), "{ctx}");
 }
+
+/// Deferred struct page init (`deferred_init=on`) against eager init on the same profile: both pass every
+/// self-test and their memmaps are equal, struct page for struct page (`@@summary` `memmap_digest`); the
+/// deferred boot prints Linux's `node N deferred pages initialised in Xms` for every node it deferred.
+#[test]
+fn deferred_init_memmap_equals_eager_init() {
+    let digest = |o: &RunOutcome| -> String {
+        let v: serde_json::Value = serde_json::from_str(&o.log.summary_json[0]).unwrap_or_default();
+        v["memmap_digest"].as_str().unwrap_or("").to_string()
+    };
+    std::thread::scope(|s| {
+        for (profile, nodes) in [("numa2", 2), ("node-in-section", 2), ("numa4-64g", 4)] {
+            s.spawn(move || {
+                let eager = boot_run(&config(profile, Firmware::Bios, "deferred_init=off"));
+                let deferred = boot_run(&config(profile, Firmware::Bios, "deferred_init=on"));
+                for o in [&eager, &deferred] {
+                    assert_eq!(o.status, RunStatus::Passed, "{profile}: {}", describe(o));
+                }
+                assert!(digest(&eager).starts_with("0x"), "{profile}: {}", describe(&eager));
+                assert_eq!(digest(&eager), digest(&deferred), "{profile}: memmap digests");
+                let lines: Vec<&str> =
+                    deferred.serial.lines().filter(|l| l.contains(" deferred pages initialised in ")).collect();
+                assert_eq!(lines.len(), nodes, "{profile}: {lines:?}");
+                assert!(lines.iter().all(|l| l.starts_with("node ") && l.ends_with("ms")), "{lines:?}");
+                assert!(!eager.serial.contains("deferred pages initialised"), "{profile}");
+            });
+        }
+    });
+}

@@ -70,6 +70,10 @@ pub struct Options {
     pub online_policy: OnlinePolicy,
     /// `stress=<seconds>`: random buddy traffic for this long after the model is built (`stress`).
     pub stress_secs: Option<u64>,
+    /// `deferred_init=on`: defer each node's highest zone's struct pages as Linux 6.1 does and initialize them
+    /// after memmap init (`mm::deferred`); `off` (the default here until the workers run on every CPU):
+    /// every struct page during memmap init.
+    pub deferred_init: bool,
     /// The command line as given.
     pub text: String,
 }
@@ -95,6 +99,7 @@ impl Default for Options {
             hotplug: 0,
             online_policy: OnlinePolicy::Auto,
             stress_secs: None,
+            deferred_init: false,
             text: String::new(),
         }
     }
@@ -217,6 +222,17 @@ pub const KEYS: &[Key] = &[
                 Ok(())
             }
             _ => Err("an integer from 1 to 86400 (seconds)"),
+        },
+    },
+    Key {
+        spec: KeySpec::new(
+            "deferred_init",
+            ValueKind::Choice(&["on", "off"]),
+            "defer the struct pages of each node's highest zone (CONFIG_DEFERRED_STRUCT_PAGE_INIT)",
+        ),
+        set: |o, v| {
+            o.deferred_init = v.as_str() == Some("on");
+            Ok(())
         },
     },
 ];
