@@ -154,6 +154,10 @@ pub struct SimArgs {
     /// Any input warning (a line read and not used, or adjusted) is an error: status 65.
     #[arg(long)]
     pub strict: bool,
+    /// Defer each node's highest zone's struct pages as Linux 6.1 does, then initialize them with N threads
+    /// (padata chunks) and print `node N deferred pages initialised in Xms`; the memmap ends up as without.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub threads: Option<u32>,
     /// Draw the address space to this SVG file.
     #[arg(long, value_name = "FILE")]
     pub svg: Option<String>,

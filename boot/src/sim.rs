@@ -53,6 +53,8 @@ pub struct SimOptions {
     pub stats: bool,
     /// Write a picture of the address space here (see [`crate::svg`]).
     pub svg: Option<String>,
+    /// Deferred struct page init with this many threads (`--threads`); `None`: eager init.
+    pub threads: Option<usize>,
 }
 
 impl Default for SimOptions {
@@ -69,6 +71,7 @@ impl Default for SimOptions {
             check: false,
             stats: false,
             svg: None,
+            threads: None,
         }
     }
 }
@@ -87,6 +90,8 @@ pub struct SimResult {
     pub warnings: Warnings,
     /// Why this policy: "as given", or the log's era ([`mm::policy::era`]).
     pub policy_reason: String,
+    /// `--threads`: the `node N deferred pages initialised in Xms` lines.
+    pub deferred_lines: Vec<String>,
 }
 
 impl SimResult {
@@ -225,7 +230,12 @@ pub fn simulate(text: &str, opts: &SimOptions) -> Result<SimResult, String> {
         Some(k) => Some(k),
         None => from_cmdline("movablecore=")?,
     };
-    let mm = Mm::boot(&layout, mo, Box::new(HeapBacking)).map_err(|e| e.to_string())?;
+    mo.deferred_init = opts.threads.is_some();
+    let mut mm = Mm::boot(&layout, mo, Box::new(HeapBacking)).map_err(|e| e.to_string())?;
+    let deferred_lines = match opts.threads {
+        Some(t) => deferred_init_threads(&mut mm, t)?,
+        None => Vec::new(),
+    };
     let verification = verify(&mm);
     let warnings = Warnings::of(&log, &layout.notes);
     Ok(SimResult {
@@ -237,7 +247,47 @@ pub fn simulate(text: &str, opts: &SimOptions) -> Result<SimResult, String> {
         elapsed_ms: started.elapsed().as_millis(),
         warnings,
         policy_reason: "as given".into(),
+        deferred_lines,
     })
+}
+
+/// Runs the deferred struct page init of `mm` on `threads` std threads, node by node (each node's chunks shared
+/// by all threads, as padata shares a node's job among the node's CPUs); returns Linux's lines
+/// `node N deferred pages initialised in Xms`.
+pub fn deferred_init_threads(mm: &mut Mm, threads: usize) -> Result<Vec<String>, String> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let mut lines = Vec::new();
+    let d = mm.deferred_init();
+    let jobs = d.jobs();
+    let mut nids: Vec<u32> = jobs.iter().map(|j| j.nid).collect();
+    nids.dedup();
+    for nid in nids {
+        let t = Instant::now();
+        let chunks: Vec<(u64, u64)> =
+            jobs.iter().filter(|j| j.nid == nid).flat_map(|j| d.chunks(j, threads as u64)).collect();
+        let next = AtomicUsize::new(0);
+        let failed = std::sync::Mutex::new(None);
+        std::thread::scope(|s| {
+            for _ in 0..threads.max(1) {
+                s.spawn(|| loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&(a, b)) = chunks.get(i) else { break };
+                    if let Err(v) = d.run_chunk(nid, a, b) {
+                        *failed.lock().unwrap_or_else(|e| e.into_inner()) = Some(v);
+                        break;
+                    }
+                });
+            }
+        });
+        if let Some(v) = failed.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            return Err(format!("deferred init: {v}"));
+        }
+        lines.push(format!("node {} deferred pages initialised in {}ms", nid, t.elapsed().as_millis()));
+    }
+    let (n, total) = (d.written(), d.pending_pages());
+    drop(d);
+    mm.deferred_done(n, total).map_err(|v| format!("deferred init: {v}"))?;
+    Ok(lines)
 }
 
 /// [`simulate`] under the policy of the log's era ([`mm::policy::era::choose`]): the one candidate, or, when the
@@ -284,7 +334,7 @@ pub fn render(r: &SimResult, opts: &SimOptions) -> String {
         r.policy_reason,
         r.source
     );
-    for l in r.pre_lines.iter().chain(r.mm.lines.iter()) {
+    for l in r.pre_lines.iter().chain(r.mm.lines.iter()).chain(r.deferred_lines.iter()) {
         let _ = writeln!(out, "{}", l);
     }
     for l in mm::report::verify_lines(&r.mm, &r.verification) {
@@ -336,6 +386,7 @@ impl SimOptions {
             check: a.check,
             stats: a.stats,
             svg: a.svg.clone(),
+            threads: a.threads.map(|t| t as usize),
         }
     }
 }

@@ -170,3 +170,23 @@ fn one_tib_eight_nodes_is_compressed() {
     assert_eq!(r.mm.memmap_bytes(), 8190 * (2 << 20));
     assert!(r.verification.broken_promises.is_empty());
 }
+
+/// `memlab sim --threads 2` (deferred struct page init on two threads) on every corpus log: the same hole
+/// lines, the same verifier findings and hole count as eager init, and one `node N deferred pages initialised`
+/// line per node that deferred pages.
+#[test]
+fn deferred_init_on_threads_changes_no_finding() {
+    for f in corpus() {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let eager = simulate(&text, &SimOptions::default()).unwrap();
+        let deferred = simulate(&text, &SimOptions { threads: Some(2), ..SimOptions::default() }).unwrap();
+        let name = f.display();
+        assert_eq!(eager.our_hole_lines(), deferred.our_hole_lines(), "{name}");
+        assert_eq!(eager.verification.hole_pages, deferred.verification.hole_pages, "{name}");
+        assert_eq!(eager.verification.counts, deferred.verification.counts, "{name}");
+        assert_eq!(eager.verification.accounting, deferred.verification.accounting, "{name}");
+        let nodes = deferred.mm.first_deferred_pfn.iter().filter(|f| f.is_some()).count();
+        assert_eq!(deferred.deferred_lines.len(), nodes, "{name}: {:?}", deferred.deferred_lines);
+        assert!(deferred.mm.deferred.is_empty(), "{name}");
+    }
+}
