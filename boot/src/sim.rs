@@ -94,6 +94,24 @@ pub struct SimResult {
     pub deferred_lines: Vec<String>,
 }
 
+/// See [`SimResult::log_facts`].
+fn initmem_agrees(log: &BootLog, ours: &BootLog) -> bool {
+    let split = |b: &BootLog| {
+        let (mut mem, mut less): (Vec<(u32, (u64, u64))>, Vec<u32>) = (Vec::new(), Vec::new());
+        for i in &b.initmem_setup {
+            match i.range.filter(|&r| r != (0, 0)) {
+                Some(r) => mem.push((i.nid, r)),
+                None => less.push(i.nid),
+            }
+        }
+        mem.sort_unstable();
+        less.sort_unstable();
+        (mem, less)
+    };
+    let ((lm, ll), (om, ol)) = (split(log), split(ours));
+    lm == om && ol.iter().all(|n| ll.contains(n))
+}
+
 impl SimResult {
     /// The picture's row of this simulation (or replay): memblock reservations and the firmware map's non-RAM
     /// regions.
@@ -132,6 +150,52 @@ impl SimResult {
             v.push(format!("On node {}, zone {}: {} pages in unavailable ranges", nid, zone.name(), pages));
         }
         v
+    }
+
+    /// The log's other lines that Linux computed and the model prints too (Zone ranges, Movable zone start,
+    /// Early memory node ranges, Initmem setup), compared with ours: `(what, Some(agrees))`, `None` when the log
+    /// has none. Ours are read back with the same parser, so the comparison is of facts, not of spacing.
+    pub fn log_facts(&self) -> Vec<(&'static str, Option<bool>)> {
+        let ours = dmesg::parse(&self.mm.lines.join("\n"));
+        let (l, o) = (&self.log, &ours);
+        let zr = |b: &BootLog| b.zone_ranges.map(|z| z.ranges);
+        vec![
+            ("Zone ranges", l.zone_ranges.is_some().then(|| zr(l) == zr(o))),
+            (
+                "Movable zone start",
+                (!l.movable_zone_start.is_empty()).then(|| l.movable_zone_start == o.movable_zone_start),
+            ),
+            (
+                "Early memory node ranges",
+                (!l.early_node_ranges.is_empty()).then(|| l.early_node_ranges == o.early_node_ranges),
+            ),
+            // Node by node: a memory-less node is `[mem 0x0-0x0]` before 6.0 and `as memoryless` since (the same
+            // fact), and older kernels printed memory-less nodes later, in CPU order. The log may name memory-less
+            // nodes the model has no evidence of (their CPUs' SRAT lines are not in the log): ours must be among
+            // its.
+            ("Initmem setup", (!l.initmem_setup.is_empty()).then(|| initmem_agrees(l, o))),
+        ]
+    }
+
+    /// What the log holds that this run read and did not use, in words (the layout comes from one source).
+    pub fn unused_facts(&self) -> Option<String> {
+        let l = &self.log;
+        let map = l.e820.len() + l.e820_user.len() + l.efi.len();
+        let mut parts = Vec::new();
+        if self.source == "Early memory node ranges" {
+            if map > 0 {
+                parts.push(format!("{} firmware-map line(s)", map));
+            }
+            if !l.srat.is_empty() {
+                parts.push(format!("{} SRAT line(s)", l.srat.len()));
+            }
+        }
+        if !l.e820_adjustments.is_empty() {
+            parts.push(format!("{} e820 update/remove line(s)", l.e820_adjustments.len()));
+        }
+        (!parts.is_empty()).then(|| {
+            format!("memlab: sim: read and not used: {} (the layout comes from {})", parts.join(", "), self.source)
+        })
     }
 
     /// Our hole lines, in order.
@@ -340,6 +404,24 @@ pub fn render(r: &SimResult, opts: &SimOptions) -> String {
     for l in mm::report::verify_lines(&r.mm, &r.verification) {
         let _ = writeln!(out, "{}", l);
     }
+    for (what, agrees) in r.log_facts() {
+        match agrees {
+            Some(true) => {
+                let _ = writeln!(out, "memlab: sim: the log's {} match ours", what);
+            }
+            Some(false) => {
+                let _ = writeln!(
+                    out,
+                    "memlab: sim: the log's {} differ from ours (both printed above: Linux's in the log)",
+                    what
+                );
+            }
+            None => {}
+        }
+    }
+    if let Some(l) = r.unused_facts() {
+        let _ = writeln!(out, "{}", l);
+    }
     let linux = r.linux_hole_lines();
     if !linux.is_empty() {
         let ours = r.our_hole_lines();
@@ -413,6 +495,12 @@ pub fn main(a: SimArgs) -> u8 {
             Err(e) => return Failure::bad_input(format!("the summary is not JSON: {e}")).report("sim"),
         };
         v["warnings"] = r.warnings.json();
+        v["log_facts"] = r
+            .log_facts()
+            .into_iter()
+            .map(|(w, a)| (w.to_string(), a.map_or("absent", |a| if a { "match" } else { "differ" }).into()))
+            .collect::<serde_json::Map<_, _>>()
+            .into();
         v["policy_reason"] = r.policy_reason.clone().into();
         println!("{}", v);
     } else {
