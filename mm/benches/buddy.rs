@@ -1,5 +1,7 @@
-//! Issue 6, benchmark 3: `mm::buddy` against buddy_system_allocator 0.13's `FrameAllocator` (the frame allocator
-//! Rust kernels pick; max order 10 for both, `FrameAllocator<11>`) on the same 1,024,000 frames:
+//! `mm::buddy` against two references on the same 1,024,000 frames: the floor, the simplest Linux-style buddy
+//! over a 64-byte page array (`support/floor.rs`: one zone, no lock, no migratetypes, no checks), and
+//! buddy_system_allocator 0.13's `FrameAllocator` (the frame allocator Rust kernels pick; max order 10 for all,
+//! `FrameAllocator<11>`):
 //! - fill: 1,024,000 order-0 allocations;
 //! - random free: free them in a fixed-seed random order;
 //! - LIFO free: free them in reverse allocation order;
@@ -9,8 +11,8 @@
 //! direct map is; with 4 KiB pages every random struct page access would also pay a TLB miss.
 //!
 //! After each scenario every frame must be free again and the 1,000 max-order blocks restored (checked for
-//! both allocators). The printed summary is measured interleaved (mm-buddy, then the reference, ROUNDS times,
-//! medians) and gives ns/op and the speed ratio; criterion then measures each on its own.
+//! every allocator). The printed summary is measured interleaved (mm-buddy, the floor, the crate, ROUNDS times,
+//! medians) and gives ns/op and the ratios; criterion then measures each on its own.
 //!
 //! Run: `cargo bench -p mm --bench buddy` (about a minute).
 
@@ -28,6 +30,9 @@ use mm::model::{Mm, MmOptions};
 use mm::policy;
 use mm::sparse::{migratetype, MemmapBacking};
 use mm::zones::ZoneType;
+
+#[path = "support/floor.rs"]
+mod floor;
 
 const FRAMES: u64 = 1_024_000;
 const BASE: u64 = 0x100000;
@@ -164,6 +169,21 @@ impl Frames for Reference {
     }
 }
 
+impl Frames for floor::Floor {
+    #[inline]
+    fn alloc(&mut self, order: u32) -> Option<u64> {
+        floor::Floor::alloc(self, order)
+    }
+    #[inline]
+    fn free(&mut self, pfn: u64, order: u32) {
+        floor::Floor::free(self, pfn, order)
+    }
+    fn assert_restored(&mut self) {
+        assert_eq!(self.max_order_blocks(), FRAMES >> MAX_PAGE_ORDER);
+        assert_eq!(self.nonempty(), 1 << MAX_PAGE_ORDER, "only max-order blocks are free");
+    }
+}
+
 #[derive(Clone, Copy)]
 enum Scenario {
     Fill,
@@ -275,22 +295,26 @@ fn median(v: &mut [f64]) -> f64 {
 fn bench_buddy(c: &mut Criterion) {
     let mut ours = Ours::new();
     let mut reference = Reference::new();
+    let mut fl = floor::Floor::new(BASE, FRAMES);
     let mut pfns = Vec::with_capacity(FRAMES as usize);
     let mut live = Vec::with_capacity(FRAMES as usize);
 
     // Interleaved summary.
     for s in Scenario::ALL {
-        let (mut a, mut b) = (vec![], vec![]);
+        let (mut a, mut f, mut b) = (vec![], vec![], vec![]);
         for _ in 0..ROUNDS {
             a.push(run(&mut ours, s, &mut pfns, &mut live).as_nanos() as f64 / s.ops() as f64);
+            f.push(run(&mut fl, s, &mut pfns, &mut live).as_nanos() as f64 / s.ops() as f64);
             b.push(run(&mut reference, s, &mut pfns, &mut live).as_nanos() as f64 / s.ops() as f64);
         }
-        let (a, b) = (median(&mut a), median(&mut b));
+        let (a, f, b) = (median(&mut a), median(&mut f), median(&mut b));
         println!(
-            "buddy {:<12} mm::buddy {:>7.1} ns/op | buddy_system_allocator {:>7.1} ns/op | {:.1}x faster",
+            "buddy {:<12} mm::buddy {:>7.1} ns/op | floor {:>7.1} ns/op | buddy_system_allocator {:>7.1} ns/op | {:.2}x of floor, {:.1}x faster than bsa",
             s.name(),
             a,
+            f,
             b,
+            a / f,
             b / a
         );
     }
@@ -303,6 +327,9 @@ fn bench_buddy(c: &mut Criterion) {
         g.throughput(Throughput::Elements(s.ops()));
         g.bench_function(format!("{}/mm-buddy", s.name()), |bn| {
             bn.iter_custom(|n| (0..n).map(|_| run(&mut ours, s, &mut pfns, &mut live)).sum())
+        });
+        g.bench_function(format!("{}/floor", s.name()), |bn| {
+            bn.iter_custom(|n| (0..n).map(|_| run(&mut fl, s, &mut pfns, &mut live)).sum())
         });
         g.bench_function(format!("{}/buddy_system_allocator", s.name()), |bn| {
             bn.iter_custom(|n| (0..n).map(|_| run(&mut reference, s, &mut pfns, &mut live)).sum())
