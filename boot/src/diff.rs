@@ -430,6 +430,13 @@ pub fn compare(linux_serial: &str, memlab_serial: &str) -> Diff {
         return d;
     };
     // The agent prints the e820 debug lines outside its dumps: they are in the boot log, parsed above.
+    // The CPUs of the MADT, as each kernel counted them.
+    let allowing = |s: &str| {
+        s.lines()
+            .find_map(|l| l.find("smpboot: Allowing ").map(|i| l[i..].trim_end().to_string()))
+            .unwrap_or_else(|| "missing".into())
+    };
+    d.cmp("smpboot: Allowing", allowing(linux_serial), allowing(memlab_serial));
     zones(&mut d, &l, &m);
     pageblocks(&mut d, &l, &m);
     kpageflags(&mut d, &l, &m, &lb);
