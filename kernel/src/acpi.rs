@@ -121,17 +121,32 @@ pub fn dump_tables(phys: &PhysMem, rsdp_addr: Option<u64>) {
 /// The CPUs of the MADT (`mm::acpi::Madt::cpus`), with Linux's lines (`ACPI: Using ACPI (MADT) for SMP
 /// configuration information`, `smpboot: Allowing N CPUs, K hotplug CPUs`). Without a MADT, or with a malformed
 /// one (one warning), the list is empty: the boot CPU alone.
-pub fn cpus(phys: &PhysMem, rsdp_addr: Option<u64>) -> Vec<mm::acpi::MadtCpu> {
+pub fn cpus(
+    phys: &PhysMem,
+    rsdp_addr: Option<u64>,
+    nr_cpus: Option<u32>,
+    maxcpus: Option<u32>,
+) -> Vec<mm::acpi::MadtCpu> {
     let Some(rsdp) = rsdp_addr else { return Vec::new() };
     match mm::acpi::find_madt(phys, rsdp) {
         Ok(Some(m)) => {
-            let cpus = m.cpus();
-            let hotplug = cpus.iter().filter(|c| !c.enabled).count();
+            let all = m.cpus();
+            // nr_cpus= / maxcpus= as Linux applies them (mm::acpi::smp_config).
+            let smp = mm::acpi::smp_config(&all, nr_cpus, maxcpus);
             println!("ACPI: Using ACPI (MADT) for SMP configuration information");
-            println!("smpboot: Allowing {} CPUs, {} hotplug CPUs", cpus.len(), hotplug);
-            let ids: Vec<alloc::string::String> = cpus.iter().map(|c| alloc::format!("{}", c.apic_id)).collect();
-            println!("memlab: madt cpus={} apic_ids={}", cpus.len(), ids.join(","));
-            cpus
+            for w in &smp.warnings {
+                println!("{}", w);
+            }
+            println!("{}", smp.allowing_line());
+            let ids: Vec<alloc::string::String> = all.iter().map(|c| alloc::format!("{}", c.apic_id)).collect();
+            println!(
+                "memlab: madt cpus={} apic_ids={} present={} boot={}",
+                all.len(),
+                ids.join(","),
+                smp.present.len(),
+                smp.boot_cpus
+            );
+            all
         }
         Ok(None) => {
             log::warn!("ACPI: no MADT; one CPU");

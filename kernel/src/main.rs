@@ -102,7 +102,7 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     }
     let numa = acpi::discover(&phys, rsdp_addr);
     acpi::print(&numa, options.numa_off);
-    let cpus = acpi::cpus(&phys, rsdp_addr);
+    let cpus = acpi::cpus(&phys, rsdp_addr, options.nr_cpus, options.maxcpus);
     match memhp::probe() {
         Some(slots) => {
             println!(

@@ -132,6 +132,7 @@ fn shared_command_line_keys_match_linux() {
         ("numa2", "kernelcore=50%"),
         ("m4000", "kernelcore=mirror"),
         ("numa2", "numa=off"),
+        ("numa2", "nr_cpus=1"),
         ("q35-numa2", "movablecore=512M"),
     ] {
         diff(p, Firmware::Bios, cmdline);

@@ -132,6 +132,63 @@ impl Madt {
     }
 }
 
+/// What x86 Linux makes of the MADT's CPUs and the `nr_cpus=` / `maxcpus=` options (arch/x86/kernel/smpboot.c
+/// `prefill_possible_map`, apic.c `generic_processor_info`, 6.1; CONFIG_HOTPLUG_CPU).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SmpConfig {
+    /// Enabled CPUs registered, in table order (at most `nr_cpu_ids`).
+    pub present: Vec<MadtCpu>,
+    /// Linux's warnings, in order: an enabled CPU beyond `nr_cpu_ids` (`APIC: NR_CPUS/possible_cpus limit of N
+    /// reached. Processor I/0xID ignored.`), and `N Processors exceeds NR_CPUS limit of M`.
+    pub warnings: Vec<alloc::string::String>,
+    /// `disabled_cpus`: disabled entries and ignored CPUs.
+    pub disabled: u32,
+    /// Possible CPUs (`Allowing N CPUs`).
+    pub possible: u32,
+    /// CPUs brought up at boot (`maxcpus=`, at most the present ones, at least the boot CPU).
+    pub boot_cpus: u32,
+}
+
+impl SmpConfig {
+    /// Linux's line: `smpboot: Allowing N CPUs, K hotplug CPUs`.
+    pub fn allowing_line(&self) -> alloc::string::String {
+        let hotplug = self.possible.saturating_sub(self.present.len() as u32);
+        alloc::format!("smpboot: Allowing {} CPUs, {} hotplug CPUs", self.possible, hotplug)
+    }
+}
+
+/// The CPUs Linux would register and allow from `cpus` (as [`Madt::cpus`] lists them) under `nr_cpus=` and
+/// `maxcpus=`: enabled CPUs register until `nr_cpu_ids` are, the rest are ignored with a warning and counted as
+/// disabled; possible = registered + disabled (only the registered with `maxcpus=0`), clamped to `nr_cpu_ids`
+/// with a warning.
+pub fn smp_config(cpus: &[MadtCpu], nr_cpus: Option<u32>, maxcpus: Option<u32>) -> SmpConfig {
+    let nr_cpu_ids = nr_cpus.unwrap_or(u32::MAX).max(1);
+    let (mut present, mut warnings, mut disabled) = (Vec::new(), Vec::new(), 0u32);
+    for c in cpus {
+        if !c.enabled {
+            disabled += 1;
+        } else if (present.len() as u32) < nr_cpu_ids {
+            present.push(*c);
+        } else {
+            warnings.push(alloc::format!(
+                "APIC: NR_CPUS/possible_cpus limit of {} reached. Processor {}/{:#x} ignored.",
+                nr_cpu_ids,
+                nr_cpu_ids + disabled,
+                c.apic_id
+            ));
+            disabled += 1;
+        }
+    }
+    let n = present.len() as u32;
+    let mut possible = if maxcpus == Some(0) { n } else { n + disabled };
+    if possible > nr_cpu_ids {
+        warnings.push(alloc::format!("{} Processors exceeds NR_CPUS limit of {}", possible, nr_cpu_ids));
+        possible = nr_cpu_ids;
+    }
+    let boot_cpus = maxcpus.map_or(n, |m| m.max(1).min(n));
+    SmpConfig { present, warnings, disabled, possible, boot_cpus }
+}
+
 /// Parses a whole MADT (header included). Bytes after the table's length field are ignored.
 pub fn parse_madt(bytes: &[u8]) -> Result<Madt, AcpiError> {
     parse_madt_at(bytes, None)
@@ -217,6 +274,31 @@ mod tests {
         // Before revision 5 every disabled entry is a hotplug CPU.
         let old = madt(3, vec![lapic(0, LapicFlags::ENABLED), lapic(3, LapicFlags::empty())]);
         assert_eq!(old.cpus().iter().map(|c| (c.apic_id, c.enabled)).collect::<Vec<_>>(), [(0, true), (3, false)]);
+    }
+
+    #[test]
+    fn nr_cpus_and_maxcpus_as_linux_reads_them() {
+        let cpu = |apic_id, enabled| MadtCpu { apic_id, processor_uid: apic_id, enabled, x2apic: false };
+        let four_of_eight: Vec<MadtCpu> = (0..8).map(|i| cpu(i, i < 4)).collect();
+        let c = smp_config(&four_of_eight, None, None);
+        assert_eq!((c.present.len(), c.possible, c.boot_cpus), (4, 8, 4));
+        assert_eq!(c.allowing_line(), "smpboot: Allowing 8 CPUs, 4 hotplug CPUs");
+        let c = smp_config(&four_of_eight, Some(2), None);
+        assert_eq!((c.present.len(), c.disabled, c.possible), (2, 6, 2));
+        assert_eq!(c.allowing_line(), "smpboot: Allowing 2 CPUs, 0 hotplug CPUs");
+        assert_eq!(
+            c.warnings,
+            [
+                "APIC: NR_CPUS/possible_cpus limit of 2 reached. Processor 2/0x2 ignored.",
+                "APIC: NR_CPUS/possible_cpus limit of 2 reached. Processor 3/0x3 ignored.",
+                "8 Processors exceeds NR_CPUS limit of 2",
+            ]
+        );
+        let c = smp_config(&four_of_eight, None, Some(1));
+        assert_eq!((c.possible, c.boot_cpus), (8, 1));
+        let c = smp_config(&four_of_eight, None, Some(0));
+        assert_eq!((c.possible, c.boot_cpus), (4, 1));
+        assert_eq!(smp_config(&[], None, None).allowing_line(), "smpboot: Allowing 0 CPUs, 0 hotplug CPUs");
     }
 
     #[test]

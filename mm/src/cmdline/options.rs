@@ -74,6 +74,10 @@ pub struct Options {
     /// after memmap init (`mm::deferred`); `off` (the default here until the workers run on every CPU):
     /// every struct page during memmap init.
     pub deferred_init: bool,
+    /// `nr_cpus=`: at most this many CPUs possible (`nr_cpu_ids`).
+    pub nr_cpus: Option<u32>,
+    /// `maxcpus=`: at most this many CPUs brought up at boot (0: the boot CPU, and no hotplug CPUs).
+    pub maxcpus: Option<u32>,
     /// The command line as given.
     pub text: String,
 }
@@ -100,6 +104,8 @@ impl Default for Options {
             online_policy: OnlinePolicy::Auto,
             stress_secs: None,
             deferred_init: false,
+            nr_cpus: None,
+            maxcpus: None,
             text: String::new(),
         }
     }
@@ -233,6 +239,26 @@ pub const KEYS: &[Key] = &[
         set: |o, v| {
             o.deferred_init = v.as_str() == Some("on");
             Ok(())
+        },
+    },
+    Key {
+        spec: KeySpec::new("nr_cpus", ValueKind::Integer, "at most this many possible CPUs (nr_cpu_ids)"),
+        set: |o, v| match v.as_u64() {
+            Some(n @ 1..=8192) => {
+                o.nr_cpus = Some(n as u32);
+                Ok(())
+            }
+            _ => Err("an integer from 1 to 8192 (NR_CPUS)"),
+        },
+    },
+    Key {
+        spec: KeySpec::new("maxcpus", ValueKind::Integer, "at most this many CPUs brought up at boot"),
+        set: |o, v| match v.as_u64() {
+            Some(n @ 0..=8192) => {
+                o.maxcpus = Some(n as u32);
+                Ok(())
+            }
+            _ => Err("an integer from 0 to 8192"),
         },
     },
 ];
