@@ -39,6 +39,9 @@ use crate::linux::{self, dump::Dump};
 use crate::qemu::{self, RunConfig};
 use crate::status::RunStatus;
 
+/// Why the deferred nodes are not compared: memlab defers only when asked.
+const WHY_DEFERRED_OFF: &str = "memlab's deferred_init is off by default; --cmdline deferred_init=on compares them";
+
 /// How one field compares.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
@@ -437,6 +440,32 @@ pub fn compare(linux_serial: &str, memlab_serial: &str) -> Diff {
             .unwrap_or_else(|| "missing".into())
     };
     d.cmp("smpboot: Allowing", allowing(linux_serial), allowing(memlab_serial));
+    // The nodes whose struct pages were deferred (Linux prints the line only for those): memlab's
+    // deferred_init is off unless its command line says `deferred_init=on`.
+    let deferred = |s: &str| {
+        // Linux's per-node threads print in any order, and the line may be both on the console and in kmsg.
+        let mut v: Vec<u32> = s
+            .lines()
+            .filter_map(|l| l.find("node ").map(|i| &l[i..]))
+            .filter(|l| l.contains(" deferred pages initialised in "))
+            .filter_map(|l| l.split_whitespace().nth(1)?.parse().ok())
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(",")
+        }
+    };
+    let memlab_on = memlab_serial
+        .lines()
+        .any(|l| l.starts_with("Command line:") && l.split_whitespace().any(|w| w == "deferred_init=on"));
+    if memlab_on {
+        d.cmp("nodes with deferred struct pages", deferred(linux_serial), deferred(memlab_serial));
+    } else {
+        d.explained("nodes with deferred struct pages", deferred(linux_serial), "off".into(), WHY_DEFERRED_OFF);
+    }
     zones(&mut d, &l, &m);
     pageblocks(&mut d, &l, &m);
     kpageflags(&mut d, &l, &m, &lb);

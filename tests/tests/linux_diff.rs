@@ -18,6 +18,7 @@ fn allowed_explained(field: &str) -> bool {
         || field == "min_free_kbytes as printed"
         || field == "min_free_kbytes (memlab's rule on Linux's counts)"
         || field == "e820 adjustment (Linux only)"
+        || field == "nodes with deferred struct pages"
 }
 
 fn diff(profile: &str, firmware: Firmware, cmdline: &str) -> Option<Diff> {
@@ -133,6 +134,7 @@ fn shared_command_line_keys_match_linux() {
         ("m4000", "kernelcore=mirror"),
         ("numa2", "numa=off"),
         ("numa2", "nr_cpus=1"),
+        ("numa2", "deferred_init=on"),
         ("q35-numa2", "movablecore=512M"),
     ] {
         diff(p, Firmware::Bios, cmdline);

@@ -248,8 +248,8 @@ fn set_state(ids: &[u64], word: &str) -> Vec<String> {
 }
 
 /// The `e820:` lines of the kernel log (`e820: update`/`e820: remove` are KERN_DEBUG, below the console's log
-/// level) and the `smpboot: Allowing N CPUs, K hotplug CPUs` line (the MADT's CPUs), from /dev/kmsg, in section
-/// `e820_debug`.
+/// level), the `smpboot: Allowing N CPUs, K hotplug CPUs` line (the MADT's CPUs) and the `node N deferred pages
+/// initialised in Xms` lines, from /dev/kmsg, in section `e820_debug`.
 fn print_e820_debug(errors: &mut Vec<String>) {
     use std::os::unix::fs::OpenOptionsExt;
     let f = fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open("/dev/kmsg");
@@ -270,7 +270,10 @@ fn print_e820_debug(errors: &mut Vec<String>) {
                 let rec = String::from_utf8_lossy(&buf[..n]);
                 if let Some((_, msg)) = rec.split_once(';') {
                     let msg = msg.lines().next().unwrap_or("");
-                    if msg.starts_with("e820: ") || msg.starts_with("smpboot: Allowing ") {
+                    if msg.starts_with("e820: ")
+                        || msg.starts_with("smpboot: Allowing ")
+                        || msg.contains(" deferred pages initialised in ")
+                    {
                         println!("{msg}");
                     }
                 }
