@@ -127,10 +127,10 @@ pub struct SimArgs {
     #[arg(long)]
     pub json: bool,
     /// ZONE_MOVABLE size: bytes (memparse: 512M, 2G) or N%; default: the log's command line.
-    #[arg(long, value_name = "SIZE|N%", value_parser = parse_core)]
+    #[arg(long, value_name = "SIZE|N%", value_parser = crate::sim::parse_core)]
     pub movablecore: Option<mm::zones::CoreSpec>,
     /// Memory for the non-movable zones: bytes, N% or mirror; default: the log's command line.
-    #[arg(long, value_name = "SIZE|N%|mirror", value_parser = parse_core)]
+    #[arg(long, value_name = "SIZE|N%|mirror", value_parser = crate::sim::parse_core)]
     pub kernelcore: Option<mm::zones::CoreSpec>,
     /// How the pageblock invariant is checked: panic (refuse the write and count it), warn, off.
     #[arg(long, value_name = "MODE", default_value = "warn", value_parser = ["panic", "warn", "off"])]
@@ -207,7 +207,7 @@ pub struct CompareArgs {
 #[derive(Args, Debug, Clone)]
 pub struct ExplainArgs {
     /// The pfn: 0x-prefixed hex, or decimal (bare digits are decimal: 4096 is 0x1000).
-    #[arg(value_name = "PFN", value_parser = parse_pfn)]
+    #[arg(value_name = "PFN", value_parser = crate::explain::parse_pfn)]
     pub pfn: u64,
     #[command(flatten)]
     pub source: SourceArgs,
@@ -250,14 +250,6 @@ fn parse_timeout(s: &str) -> Result<Duration, String> {
         .filter(|v| v.is_finite() && *v > 0.0 && *v < 1e9)
         .map(Duration::from_secs_f64)
         .ok_or_else(|| "accepted: seconds > 0".to_string())
-}
-
-fn parse_core(s: &str) -> Result<mm::zones::CoreSpec, String> {
-    crate::sim::parse_core(s)
-}
-
-fn parse_pfn(s: &str) -> Result<u64, String> {
-    crate::explain::parse_pfn(s)
 }
 
 impl BootArgs {

@@ -239,19 +239,19 @@ pub fn main(a: ExplainArgs) -> u8 {
                 crate::warnings::Warnings::of(&mm::dmesg::parse(&t), &[]).print("explain");
                 Failure::bad_input(format!("{path}: {e}"))
             };
-            let (policy, reason) = match given {
-                Some(p) => (p, "as given".to_string()),
-                None => {
-                    let r = crate::sim::simulate_era(&t, &crate::sim::SimOptions::default()).map_err(bad)?;
-                    (r.mm.policy.name(), r.policy_reason)
-                }
-            };
-            let run = compare::run_log_policy(&t, policy, false).map_err(bad)?;
+            // One simulation: under the given policy, or under the one the log's era chooses.
+            let opts = crate::sim::SimOptions::default();
+            let sim = match given {
+                Some(p) => crate::sim::simulate(&t, &crate::sim::SimOptions { policy: p.to_string(), ..opts }),
+                None => crate::sim::simulate_era(&t, &opts),
+            }
+            .map_err(bad)?;
+            let run = compare::policy_run(sim, compare::WALKER_PAGE_LIMIT);
             run.sim.warnings.print("explain");
             if a.strict {
                 run.sim.warnings.strict()?;
             }
-            println!("memlab: explain: policy {policy}, {reason}");
+            println!("memlab: explain: policy {}, {}", run.policy, run.sim.policy_reason);
             Ok(run)
         }),
         Source::Profile(p, fw) => compare::run_profile_policy(p, *fw, given.unwrap_or(mm::policy::DEFAULT_POLICY)),

@@ -33,6 +33,3 @@ pub use qemu::{run as run_qemu, RunConfig, RunOutcome};
 pub use serial_log::SerialLog;
 pub use setup::{Firmware, SetupError};
 pub use status::RunStatus;
-
-/// The exit status for a command-line usage error of the `memlab` program (BSD's EX_USAGE).
-pub const USAGE_ERROR: u8 = exit::USAGE;

@@ -322,13 +322,9 @@ pub fn deferred_init_threads(mm: &mut Mm, threads: usize) -> Result<Vec<String>,
     use std::sync::atomic::{AtomicUsize, Ordering};
     let mut lines = Vec::new();
     let d = mm.deferred_init();
-    let jobs = d.jobs();
-    let mut nids: Vec<u32> = jobs.iter().map(|j| j.nid).collect();
-    nids.dedup();
-    for nid in nids {
+    for nid in d.nodes() {
         let t = Instant::now();
-        let chunks: Vec<(u64, u64)> =
-            jobs.iter().filter(|j| j.nid == nid).flat_map(|j| d.chunks(j, threads as u64)).collect();
+        let chunks = d.node_chunks(nid, threads as u64);
         let next = AtomicUsize::new(0);
         let failed = std::sync::Mutex::new(None);
         std::thread::scope(|s| {
@@ -350,7 +346,7 @@ pub fn deferred_init_threads(mm: &mut Mm, threads: usize) -> Result<Vec<String>,
     }
     let (n, total) = (d.written(), d.pending_pages());
     drop(d);
-    mm.deferred_done(n, total).map_err(|v| format!("deferred init: {v}"))?;
+    mm.deferred_done(n, total);
     Ok(lines)
 }
 

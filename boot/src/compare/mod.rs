@@ -216,11 +216,16 @@ pub fn run_log_policy(text: &str, policy: &'static str, walkers: bool) -> Result
 /// [`run_log_policy`] with the walkers run only up to `walker_page_limit` pfn_valid pages.
 pub fn run_log_policy_limited(text: &str, policy: &'static str, walker_page_limit: u64) -> Result<PolicyRun, String> {
     let opts = SimOptions { policy: policy.to_string(), ..SimOptions::default() };
-    let mut sim = sim::simulate(text, &opts)?;
+    Ok(policy_run(sim::simulate(text, &opts)?, walker_page_limit))
+}
+
+/// A simulation as one column: its links and, up to `walker_page_limit` pfn_valid pages, its walkers' counts.
+pub fn policy_run(mut sim: SimResult, walker_page_limit: u64) -> PolicyRun {
+    let policy = sim.mm.policy.name();
     let map = LinkMap::of(&sim.mm);
     let walkers =
         if sim.verification.valid_pages <= walker_page_limit { walker_counts_of_sim(&mut sim) } else { Vec::new() };
-    Ok(PolicyRun { policy, sim, map, walkers, kernel: None, serial: None })
+    PolicyRun { policy, sim, map, walkers, kernel: None, serial: None }
 }
 
 /// Boots `profile` under `policy` in QEMU and replays its serial log.

@@ -260,11 +260,7 @@ pub(super) fn linux_version(rest: &str) -> R<LinuxVersion> {
     let mut nums = release.split(|c: char| !c.is_ascii_digit());
     let major = nums.next().filter(|s| !s.is_empty()).ok_or_else(|| "no version number".to_string())?;
     let minor = nums.next().filter(|s| !s.is_empty()).ok_or_else(|| "no minor version number".to_string())?;
-    let mut cut = release.len().min(WARNING_TEXT_MAX);
-    while !release.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    Ok(LinuxVersion { major: dec32(major)?, minor: dec32(minor)?, release: release[..cut].to_string() })
+    Ok(LinuxVersion { major: dec32(major)?, minor: dec32(minor)?, release: cut(release, WARNING_TEXT_MAX).to_string() })
 }
 
 pub(super) fn initmem_line(rest: &str) -> R<InitmemSetup> {

@@ -197,12 +197,17 @@ impl BootLog {
             self.warnings_dropped = self.warnings_dropped.saturating_add(1);
             return;
         }
-        let mut cut = text.len().min(WARNING_TEXT_MAX);
-        while !text.is_char_boundary(cut) {
-            cut = cut.saturating_sub(1);
-        }
-        self.warnings.push(Warning { line, reason, text: text.get(..cut).unwrap_or("").to_string() });
+        self.warnings.push(Warning { line, reason, text: cut(text, WARNING_TEXT_MAX).to_string() });
     }
+}
+
+/// The longest prefix of `text` of at most `max` bytes that ends on a character boundary.
+fn cut(text: &str, max: usize) -> &str {
+    let mut n = text.len().min(max);
+    while !text.is_char_boundary(n) {
+        n -= 1;
+    }
+    &text[..n]
 }
 
 /// Parses a boot log given as bytes (invalid UTF-8 is replaced, not rejected).

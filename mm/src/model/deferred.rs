@@ -81,13 +81,17 @@ pub(super) fn init_reserved_pending(
         while pfn < r.end_pfn {
             let nr = pfn_to_section_nr(pfn);
             let (sec_start, sec_end) = (section_nr_to_pfn(nr), section_nr_to_pfn(nr + 1).min(r.end_pfn));
-            if sparse.section(nr).is_some_and(|ms| ms.uniform())
-                && (pfn, sec_end) != (sec_start, sec_start + PAGES_PER_SECTION)
-            {
-                let _ = sparse.materialize(nr);
-            }
-            if let Some(pages) = DisjointSections::new(sparse).claim(pfn, sec_end) {
-                write_pages(pages, pfn, sec_end, r.nid, r.zone as u8);
+            let whole = (pfn, sec_end) == (sec_start, sec_start + PAGES_PER_SECTION);
+            let uniform = sparse.section(nr).is_some_and(|ms| ms.uniform());
+            match sparse.uniform_template_mut(nr) {
+                Some(t) if whole => t.init_single(sec_start, r.zone as u8, r.nid),
+                _ => {
+                    if uniform {
+                        let _ = sparse.materialize(nr);
+                    }
+                    let flags = Page::link_bits(sec_start, r.zone as u8, r.nid);
+                    sparse.write_pages(pfn, sec_end, |p| Page::initialized(p, flags));
+                }
             }
             pfn = sec_end;
         }
@@ -116,26 +120,13 @@ impl Mm {
         }
     }
 
-    /// Runs every deferred chunk on this thread and finishes (what a one-CPU kernel does).
-    pub fn deferred_init_all(&mut self) -> Result<u64, Violation> {
-        let d = self.deferred_init();
-        for job in d.jobs() {
-            for (s, e) in d.chunks(&job, 1) {
-                d.run_chunk(job.nid, s, e)?;
-            }
-        }
-        let n = d.written();
-        let total = d.pending_pages();
-        drop(d);
-        self.deferred_done(n, total)
-    }
-
-    /// Clears the pending list after the workers ran; `Err` (a named violation-free count mismatch is a bug)
-    /// never happens when every chunk of every job ran once.
-    pub fn deferred_done(&mut self, written: u64, pending: u64) -> Result<u64, Violation> {
+    /// Clears the pending list once the workers ran every chunk of every job; `written` and `pending` are the
+    /// workers' counts ([`DeferredInit::written`], [`DeferredInit::pending_pages`]), which must agree (a page
+    /// missed is a bug). Returns the pages written.
+    pub fn deferred_done(&mut self, written: u64, pending: u64) -> u64 {
         assert_eq!(written, pending, "deferred init wrote {written} pages of {pending} pending");
         self.deferred.clear();
-        Ok(written)
+        written
     }
 }
 
@@ -160,6 +151,19 @@ impl<'m> DeferredInit<'m> {
             out.extend(deferred_jobs(&free).into_iter().map(|(start, end)| DeferredJob { nid, start, end }));
         }
         out
+    }
+
+    /// The nodes with deferred pages, in order.
+    pub fn nodes(&self) -> Vec<u32> {
+        let mut v: Vec<u32> = self.pending.iter().map(|r| r.nid).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// Node `nid`'s work for `max_threads` threads: the padata chunks of each of its jobs, in order.
+    pub fn node_chunks(&self, nid: u32, max_threads: u64) -> Vec<(u64, u64)> {
+        self.jobs().iter().filter(|j| j.nid == nid).flat_map(|j| self.chunks(j, max_threads)).collect()
     }
 
     /// The padata chunks of `job` for `max_threads` threads (the node's CPUs).
