@@ -119,15 +119,17 @@ pub fn dump_tables(phys: &PhysMem, rsdp_addr: Option<u64>) {
 }
 
 /// The CPUs of the MADT (`mm::acpi::Madt::cpus`), with Linux's lines (`ACPI: Using ACPI (MADT) for SMP
-/// configuration information`, `smpboot: Allowing N CPUs, K hotplug CPUs`). Without a MADT, or with a malformed
-/// one (one warning), the list is empty: the boot CPU alone.
+/// configuration information`, `smpboot: Allowing N CPUs, K hotplug CPUs`), and what Linux makes of them under
+/// `nr_cpus=` / `maxcpus=`. Without a MADT, or with a malformed one (one warning), the list is empty: the boot CPU
+/// alone.
 pub fn cpus(
     phys: &PhysMem,
     rsdp_addr: Option<u64>,
     nr_cpus: Option<u32>,
     maxcpus: Option<u32>,
-) -> Vec<mm::acpi::MadtCpu> {
-    let Some(rsdp) = rsdp_addr else { return Vec::new() };
+) -> (Vec<mm::acpi::MadtCpu>, mm::acpi::SmpConfig) {
+    let alone = || (Vec::new(), mm::acpi::smp_config(&[], nr_cpus, maxcpus));
+    let Some(rsdp) = rsdp_addr else { return alone() };
     match mm::acpi::find_madt(phys, rsdp) {
         Ok(Some(m)) => {
             let all = m.cpus();
@@ -146,16 +148,16 @@ pub fn cpus(
                 smp.present.len(),
                 smp.boot_cpus
             );
-            all
+            (all, smp)
         }
         Ok(None) => {
             log::warn!("ACPI: no MADT; one CPU");
-            Vec::new()
+            alone()
         }
         // The error's text starts with "ACPI: ".
         Err(e) => {
             log::warn!("{}; one CPU", e);
-            Vec::new()
+            alone()
         }
     }
 }

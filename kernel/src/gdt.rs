@@ -6,8 +6,11 @@
 //! frame on the same stack, so the CPU raises a double fault; on a separate, known-good stack the handler can
 //! still report it instead of the CPU triple-faulting (QEMU would silently reset).
 //!
+//! Every CPU has its own GDT, TSS and double-fault stack: the boot CPU the statics here ([`init`]), a secondary
+//! CPU leaked heap copies ([`init_secondary`]), as Linux gives each CPU its own GDT page and TSS.
+//!
 //! # Invariants
-//! - [`init`] runs once, before the IDT is loaded ([`crate::interrupts::init`] relies on
+//! - [`init`] runs once, on the boot CPU, before the IDT is loaded ([`crate::interrupts::init`] relies on
 //!   [`DOUBLE_FAULT_IST_INDEX`] being a valid IST slot);
 //! - the GDT, TSS and IST stack are `'static` and never change after loading.
 
@@ -44,6 +47,28 @@ pub fn double_fault_stack() -> (u64, u64) {
     (start, start + IST_STACK_SIZE as u64)
 }
 
+/// The double-fault stack of the CPU running this (for the handler's report).
+pub fn current_double_fault_stack() -> (u64, u64) {
+    match crate::percpu::try_current() {
+        Some(p) if p.cpu != 0 => p.ist,
+        _ => double_fault_stack(),
+    }
+}
+
+/// A secondary CPU's tables: a TSS whose double-fault IST entry is the top of `ist` (`[start, end)`), and a GDT
+/// with the same code and data segments as the boot CPU's, both leaked; loaded like [`init`]'s.
+pub fn init_secondary(ist: (u64, u64)) {
+    let mut tss = TaskStateSegment::new();
+    tss.interrupt_stack_table[DOUBLE_FAULT_IST_INDEX as usize] = VirtAddr::new(ist.1 & !0xf);
+    let tss: &'static TaskStateSegment = alloc::boxed::Box::leak(alloc::boxed::Box::new(tss));
+    let mut gdt = GlobalDescriptorTable::new();
+    let code = gdt.append(Descriptor::kernel_code_segment());
+    let data = gdt.append(Descriptor::kernel_data_segment());
+    let tss_sel = gdt.append(Descriptor::tss_segment(tss));
+    let gdt: &'static GlobalDescriptorTable = alloc::boxed::Box::leak(alloc::boxed::Box::new(gdt));
+    load(gdt, &Selectors { code, data, tss: tss_sel });
+}
+
 /// Loads the GDT, reloads the segment registers and loads the TSS.
 pub fn init() {
     let tss = TSS.call_once(|| {
@@ -60,6 +85,10 @@ pub fn init() {
         let tss = gdt.append(Descriptor::tss_segment(tss));
         (gdt, Selectors { code, data, tss })
     });
+    load(gdt, sel);
+}
+
+fn load(gdt: &'static GlobalDescriptorTable, sel: &Selectors) {
     gdt.load();
     // SAFETY: the selectors index descriptors of the GDT just loaded: a 64-bit kernel code segment, a kernel
     // data segment and a TSS that is 'static. Reloading SS as well keeps the interrupt return path (iretq

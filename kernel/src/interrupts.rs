@@ -3,8 +3,11 @@
 //! Report format (parsed by the host runner):
 //! `EXCEPTION: <name> (vector N) error_code=0x.. rip=0x.. cr2=0x..` where `error_code` appears only for the
 //! exceptions for which the CPU pushes one and `cr2` only for page faults. Then the kernel exits QEMU with
-//! [`ExitCode::CpuException`]. This kernel takes no external interrupts (they stay disabled), so a handler that
-//! returns would only re-run the faulting instruction: none returns.
+//! [`ExitCode::CpuException`]. A handler that returns would only re-run the faulting instruction: none returns.
+//!
+//! One interrupt is taken, by secondary CPUs only: the wake-up IPI ([`crate::smp::WAKE_VECTOR`]) that ends their
+//! `hlt` when the boot CPU hands out work; its handler only signals the end of interrupt. The boot CPU runs with
+//! interrupts disabled throughout. All CPUs share this one IDT, as Linux's CPUs share `idt_table`.
 //!
 //! # Invariants
 //! - the double-fault handler runs on the IST stack set up by [`crate::gdt`], and says so (one line with its
@@ -53,10 +56,25 @@ pub fn init() {
         idt.hv_injection_exception.set_handler_fn(hv_injection_exception);
         idt.vmm_communication_exception.set_handler_fn(vmm_communication_exception);
         idt.security_exception.set_handler_fn(security_exception);
+        idt[crate::smp::WAKE_VECTOR].set_handler_fn(wake_up);
+        idt[crate::apic::SPURIOUS_VECTOR].set_handler_fn(spurious);
         idt
     });
     idt.load();
 }
+
+/// Loads the IDT [`init`] built (a secondary CPU's step).
+pub fn load() {
+    IDT.get().expect("interrupts::init ran on the boot CPU").load();
+}
+
+/// The wake-up IPI: the interrupted `hlt` returns; the idle loop looks for work.
+extern "x86-interrupt" fn wake_up(_frame: InterruptStackFrame) {
+    crate::apic::eoi();
+}
+
+/// A spurious APIC interrupt: no end of interrupt is signalled for it.
+extern "x86-interrupt" fn spurious(_frame: InterruptStackFrame) {}
 
 /// Prints the report line and exits. `error_code` and `cr2` are printed only when given.
 fn report(name: &str, vector: u8, frame: &InterruptStackFrame, error_code: Option<u64>, cr2: Option<u64>) -> ! {
@@ -136,7 +154,7 @@ extern "x86-interrupt" fn double_fault(frame: InterruptStackFrame, error_code: u
     // Where this handler runs: a local's address is the current stack, which must be the IST stack.
     let marker = 0u8;
     let rsp = core::hint::black_box(&raw const marker) as u64;
-    let (lo, hi) = crate::gdt::double_fault_stack();
+    let (lo, hi) = crate::gdt::current_double_fault_stack();
     crate::serial::emergency_println(format_args!(
         "memlab: double fault: handler rsp {:#x} {} the IST stack [{:#x}, {:#x}); interrupted rsp {:#x}",
         rsp,

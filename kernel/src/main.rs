@@ -19,6 +19,7 @@
 extern crate alloc;
 
 mod acpi;
+mod apic;
 mod cmdline;
 mod exit;
 mod facts;
@@ -32,12 +33,15 @@ mod memhp;
 mod memmap;
 mod model;
 mod paging;
+mod percpu;
 mod phys;
 mod selftest;
 mod serial;
+mod smp;
 mod stress;
 mod tests;
 mod time;
+mod trampoline;
 
 use bootloader_api::config::Mapping;
 use bootloader_api::{entry_point, BootInfo, BootloaderConfig};
@@ -66,6 +70,7 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     serial::init();
     logger::init();
     gdt::init();
+    percpu::init_boot_cpu();
     interrupts::init();
     println!("memlab kernel {} booting", env!("CARGO_PKG_VERSION"));
     log::info!("kernel image offset {:#x}", boot_info.kernel_image_offset);
@@ -102,7 +107,14 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     }
     let numa = acpi::discover(&phys, rsdp_addr);
     acpi::print(&numa, options.numa_off);
-    let cpus = acpi::cpus(&phys, rsdp_addr, options.nr_cpus, options.maxcpus);
+    let (cpus, smp_config) = acpi::cpus(&phys, rsdp_addr, options.nr_cpus, options.maxcpus);
+    let boot_apic = match apic::init(&phys) {
+        Ok(_) => Some(apic::id()),
+        Err(e) => {
+            println!("memlab: smp: {}; the boot CPU runs alone", e);
+            None
+        }
+    };
     match memhp::probe() {
         Some(slots) => {
             println!(
@@ -132,7 +144,45 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     if !layout.numa.is_empty() {
         layout.possible_nodes = numa.nodes();
     }
-    if let Err(e) = model::init(phys, layout, &options, distances) {
+    // Linux's reserve_real_mode: the secondary CPUs' trampoline, top-down below 1 MiB, reserved in memblock.
+    let trampoline = mm::smp::reserve_real_mode(&layout, trampoline::PAGES);
+    match trampoline {
+        Some(pfn) => {
+            layout.reserved.push(mm::layout::Reservation {
+                start_pfn: pfn,
+                end_pfn: pfn + trampoline::PAGES,
+                reason: mm::layout::ReserveReason::Other("real mode trampoline"),
+            });
+            layout.reserved.sort_by_key(|r| r.start_pfn);
+            memmap::print_reservation(pfn << 12, (pfn + trampoline::PAGES) << 12, "real mode trampoline");
+        }
+        None => println!("No sub-1M memory is available for the trampoline"),
+    }
+    // The CPUs to bring up and their nodes (the SRAT's processor affinity, unless the SRAT's memory was not used).
+    let cpu_nodes = match &numa {
+        acpi::Numa::Srat(s) if !layout.numa.is_empty() => s.cpus.clone(),
+        _ => alloc::vec::Vec::new(),
+    };
+    let plan = match boot_apic {
+        Some(bsp) => mm::smp::number_cpus(&smp_config.present, bsp, smp_config.boot_cpus, &cpu_nodes),
+        None => mm::smp::number_cpus(&[], 0, 1, &cpu_nodes),
+    };
+    percpu::register_boot_cpu(plan[0].apic_id, plan[0].node);
+    let possible_nodes = layout.possible_nodes.max(layout.memory.iter().map(|m| m.nid + 1).max().unwrap_or(1) as usize);
+    let result = model::boot(phys, layout, &options, distances).and_then(|booted| {
+        // Linux's order: memmap init (mm_init), then smp_init, then the deferred struct pages on every CPU.
+        let up = smp::bring_up(
+            &phys,
+            trampoline.map(|pfn| pfn << 12),
+            &plan,
+            smp_config.possible.max(1),
+            possible_nodes as u32,
+            &booted.memory_nodes(),
+            options.smp_nostart,
+        );
+        model::finish(booted, &up)
+    });
+    if let Err(e) = result {
         // vm_debug=panic and a violated pageblock invariant is Linux's VM_BUG_ON: a kernel panic.
         panic!("memory model: {}", e);
     }

@@ -72,16 +72,6 @@ pub static VMEMMAP_BASE: Once<u64> = Once::new();
 /// Mapping counters of the vmemmap (for the report and the self-test).
 pub static VMEMMAP_STATS: Mutex<(u64, u64, u64)> = Mutex::new((0, 0, 0));
 
-#[repr(C, align(4096))]
-struct PageTableFrame([u8; 4096]);
-
-/// A zeroed, 4 KiB aligned heap page for a page table, as a physical address; leaked (page tables stay).
-fn heap_frame(offset: u64) -> Option<u64> {
-    let f: &'static mut PageTableFrame = Box::leak(Box::new(PageTableFrame([0; 4096])));
-    let va = f as *mut PageTableFrame as u64;
-    va.checked_sub(offset)
-}
-
 impl MemmapBacking for VmemmapBacking {
     fn map(&mut self, _phys: u64, _bytes: usize) -> Option<NonNull<u8>> {
         // Only section memmaps live in the vmemmap; compressed-mode templates are never asked for in the kernel.
@@ -97,7 +87,7 @@ impl MemmapBacking for VmemmapBacking {
         let mut frames = 0;
         let (huge, small) = crate::paging::map_at(offset, virt, phys, bytes as u64, &mut || {
             frames += 1;
-            heap_frame(offset)
+            crate::paging::heap_frame(offset)
         })
         .ok()?;
         let mut st = VMEMMAP_STATS.lock();
@@ -191,33 +181,121 @@ pub fn build_layout(raw: &[FirmwareRegion], numa: &[NumaAffinity], heap: (u64, u
     layout
 }
 
-/// `deferred_init=on`: the deferred struct pages of every node, node by node on this CPU (Linux runs one
-/// `pgdatinit` thread per node over the node's CPUs; this kernel starts one CPU), each node's time printed as
-/// Linux prints it: `node N deferred pages initialised in Xms`. Returns the cycles taken, all nodes.
+/// `deferred_init=on`: the deferred struct pages of every node on every online CPU at once, as Linux's
+/// `page_alloc_init_late` starts one `pgdatinit` thread per node, bound to the node's CPUs, and `padata` splits
+/// the node's work among them (e44431498f5f): a CPU works through its own node's chunks, then the chunks of the
+/// nodes without CPUs given to it (round-robin over the CPUs). Each node's time, from the common start to its last
+/// chunk, is printed as Linux prints it (`node N deferred pages initialised in Xms`), and which CPUs ran its chunks
+/// (`memlab: deferred init: node N: ...`). A chunk of a node with CPUs run on another node's CPU is an error.
+/// Returns the cycles taken, all nodes.
 fn deferred_init(mm: &mut Mm) -> Result<u64, String> {
+    use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
     if mm.deferred.is_empty() {
         return Ok(0);
     }
     // Milliseconds as Linux prints them: the TSC rate from CPUID, else calibrated against the PIT (20 ms).
     let (khz, _) = crate::time::tsc_khz_or_calibrate();
-    let t0 = crate::time::rdtsc();
+    let cpus = crate::percpu::online();
+    let node_of = |c: &crate::percpu::PerCpu| c.node.load(Ordering::Relaxed);
     let d = mm.deferred_init();
-    for nid in d.nodes() {
-        let t = crate::time::rdtsc();
-        for (s, e) in d.node_chunks(nid, 1) {
-            d.run_chunk(nid, s, e).map_err(|v| format!("{}", v))?;
+    let nodes = d.nodes();
+    // Per node: its chunks (split for its CPUs' count), the next chunk to take, when it finished, and a bitmask
+    // of the CPUs that ran its chunks; and which CPUs serve it.
+    struct NodeWork {
+        nid: u32,
+        chunks: Vec<(u64, u64)>,
+        next: AtomicUsize,
+        end: AtomicU64,
+        ran_on: AtomicU64,
+        served_by: Vec<u32>,
+        foreign: AtomicUsize,
+    }
+    let mut cpuless = 0usize;
+    let work: Vec<NodeWork> = nodes
+        .iter()
+        .map(|&nid| {
+            let mut served_by: Vec<u32> = cpus.iter().filter(|c| node_of(c) == nid).map(|c| c.cpu).collect();
+            let own = !served_by.is_empty();
+            if !own {
+                // A node without CPUs: one thread on some CPU (Linux's kthread has no node CPUs to bind to).
+                served_by.push(cpus[cpuless % cpus.len()].cpu);
+                cpuless += 1;
+            }
+            NodeWork {
+                nid,
+                chunks: d.node_chunks(nid, served_by.len() as u64),
+                next: AtomicUsize::new(0),
+                end: AtomicU64::new(0),
+                ran_on: AtomicU64::new(0),
+                served_by,
+                foreign: AtomicUsize::new(0),
+            }
+        })
+        .collect();
+    let failed: spin::Mutex<Option<String>> = spin::Mutex::new(None);
+    let t0 = crate::time::rdtsc();
+    crate::smp::run_on_all(&|me| {
+        for w in work.iter().filter(|w| w.served_by.contains(&me.cpu)) {
+            if node_of(me) != w.nid && cpus.iter().any(|c| node_of(c) == w.nid) {
+                w.foreign.fetch_add(1, Ordering::Relaxed);
+            }
+            loop {
+                let i = w.next.fetch_add(1, Ordering::Relaxed);
+                let Some(&(s, e)) = w.chunks.get(i) else { break };
+                if let Err(v) = d.run_chunk(w.nid, s, e) {
+                    *failed.lock() = Some(format!("{}", v));
+                    return;
+                }
+                w.ran_on.fetch_or(1 << (me.cpu % 64), Ordering::Relaxed);
+                w.end.fetch_max(crate::time::rdtsc(), Ordering::Relaxed);
+            }
         }
-        let cycles = crate::time::rdtsc() - t;
-        println!("node {} deferred pages initialised in {}ms", nid, cycles / khz.max(1));
+    });
+    let cycles = crate::time::rdtsc() - t0;
+    if let Some(e) = failed.into_inner() {
+        return Err(e);
+    }
+    for w in &work {
+        let took = w.end.load(Ordering::Relaxed).saturating_sub(t0);
+        println!("node {} deferred pages initialised in {}ms", w.nid, took / khz.max(1));
+    }
+    for w in &work {
+        let mask = w.ran_on.load(Ordering::Relaxed);
+        let ran: Vec<String> = (0..64).filter(|b| mask & (1 << b) != 0).map(|b| format!("{}", b)).collect();
+        println!(
+            "memlab: deferred init: node {}: {} chunks on CPUs {} (served by {})",
+            w.nid,
+            w.chunks.len(),
+            ran.join(","),
+            w.served_by.iter().map(|c| format!("{}", c)).collect::<Vec<_>>().join(",")
+        );
+        if w.foreign.load(Ordering::Relaxed) != 0 {
+            return Err(format!("deferred init: node {}'s chunks ran on another node's CPU", w.nid));
+        }
     }
     let (n, total) = (d.written(), d.pending_pages());
     drop(d);
     mm.deferred_done(n, total);
-    Ok(crate::time::rdtsc() - t0)
+    Ok(cycles)
 }
 
-/// Boots the model, prints its lines, the verifier's findings and the `@@summary` line.
-pub fn init(phys: PhysMem, layout: Layout, opts: &Options, distances: Option<Vec<u8>>) -> Result<(), String> {
+/// The model after memmap init (Linux's `mm_init`), before the secondary CPUs come up.
+pub struct Booted {
+    mm: Mm,
+    distances: Option<Vec<u8>>,
+    boot_cycles: u64,
+    fill_cycles: u64,
+}
+
+impl Booted {
+    /// The nodes with present pages.
+    pub fn memory_nodes(&self) -> Vec<u32> {
+        self.mm.zones.nodes.iter().filter(|n| n.node_present_pages > 0).map(|n| n.nid).collect()
+    }
+}
+
+/// Boots the model up to memmap init and prints its lines; [`finish`] does the rest once the CPUs are up.
+pub fn boot(phys: PhysMem, layout: Layout, opts: &Options, distances: Option<Vec<u8>>) -> Result<Booted, String> {
     let mut mo = MmOptions::new(opts.policy);
     mo.vm_debug = opts.vm_debug;
     mo.kernelcore = opts.kernelcore;
@@ -252,7 +330,13 @@ pub fn init(phys: PhysMem, layout: Layout, opts: &Options, distances: Option<Vec
         println!("{}", l);
     }
     let fill_cycles = fill_reference(&mm);
-    let mut mm = mm;
+    Ok(Booted { mm, distances, boot_cycles, fill_cycles })
+}
+
+/// Deferred struct page init on every CPU, the hand-over to the buddy allocator, the walkers, the verifier, the
+/// report and the `@@summary` line (with the bring-up's `smp` facts).
+pub fn finish(booted: Booted, smp: &crate::smp::BringUp) -> Result<(), String> {
+    let Booted { mut mm, distances, boot_cycles, fill_cycles } = booted;
     let deferred_cycles = deferred_init(&mut mm)?;
     let memmap_digest = mm::verify::memmap_digest(&mm);
     let t1 = crate::time::rdtsc();
@@ -303,7 +387,7 @@ pub fn init(phys: PhysMem, layout: Layout, opts: &Options, distances: Option<Vec
     summary.pop();
     summary.push_str(&format!(",\"overhead\":{}", mm::report::overhead_json(&mm)));
     summary.push_str(&format!(
-        ",\"buddy\":{{\"free_pages\":{},\"managed_pages\":{}}},\"walkers\":[{}],\"timing\":{{\"memmap_init_cycles\":{},\"fill_cycles\":{},\"handover_cycles\":{},\"deferred_cycles\":{},\"tsc_khz\":{}}},\"memmap_digest\":\"{:#018x}\"}}",
+        ",\"buddy\":{{\"free_pages\":{},\"managed_pages\":{}}},\"walkers\":[{}],\"timing\":{{\"memmap_init_cycles\":{},\"fill_cycles\":{},\"handover_cycles\":{},\"deferred_cycles\":{},\"tsc_khz\":{}}},\"memmap_digest\":\"{:#018x}\",\"smp\":{}}}",
         free,
         buddy.total_managed_pages(),
         walks
@@ -330,7 +414,8 @@ pub fn init(phys: PhysMem, layout: Layout, opts: &Options, distances: Option<Vec
         handover_cycles,
         deferred_cycles,
         tsc_khz.map_or(String::from("null"), |k| format!("{}", k)),
-        memmap_digest
+        memmap_digest,
+        smp.json()
     ));
     println!("@@summary {}", summary);
     MODEL.call_once(|| {

@@ -9,6 +9,8 @@
 //! but a test writes the DIMM's pages). Page-table pages come from the caller (the buddy allocator) and are kept
 //! after an unmap, as Linux keeps its direct-map page tables.
 //!
+//! With several CPUs running, every change takes [`PT_LOCK`]: one writer of the page tables at a time.
+//!
 //! # Invariants
 //! - only ranges that are 2 MiB aligned and outside everything the kernel uses are mapped or unmapped here (the
 //!   caller passes the range of a DIMM it owns); an existing mapping is never replaced;
@@ -22,6 +24,9 @@ use x86_64::structures::paging::{
 use x86_64::{PhysAddr, VirtAddr};
 
 const HUGE: u64 = 2 << 20;
+
+/// Serializes every change of the page tables (hotplug, the vmemmap, CPU stacks, the trampoline's identity page).
+static PT_LOCK: spin::Mutex<()> = spin::Mutex::new(());
 
 /// Why a range could not be mapped or unmapped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,8 +105,9 @@ pub fn map_at(
     if virt % 4096 != 0 || phys % 4096 != 0 || len % 4096 != 0 || len == 0 {
         return Err(MapError::Unaligned { start: phys, end: phys.wrapping_add(len) });
     }
-    // SAFETY: `offset` is the physical-memory offset (callers pass `PhysMem`'s), and the kernel is single-threaded
-    // with interrupts off, so nothing else holds the page tables during this call.
+    let _lock = PT_LOCK.lock();
+    // SAFETY: `offset` is the physical-memory offset (callers pass `PhysMem`'s), and PT_LOCK is held, so nothing
+    // else changes the page tables during this call.
     let mut pt = unsafe { active(offset) };
     let mut frames = Frames(frame);
     let flags = PageTableFlags::PRESENT | PageTableFlags::WRITABLE;
@@ -142,7 +148,10 @@ fn check<S: x86_64::structures::paging::PageSize>(r: Result<(), MapToError<S>>, 
 
 /// Unmaps `[virt, virt + len)` mapped by [`map_at`] (2 MiB and 4 KiB pages alike).
 pub fn unmap_at(offset: u64, virt: u64, len: u64) -> Result<(), MapError> {
-    // SAFETY: as in `map`.
+    // Secondary CPUs flush their TLBs when a job ends; an unmap while they run one would need a shootdown.
+    crate::smp::assert_no_job();
+    let _lock = PT_LOCK.lock();
+    // SAFETY: as in `map_at`.
     let mut pt = unsafe { active(offset) };
     let mut off = 0;
     while off < len {
@@ -182,7 +191,9 @@ pub fn unmap(offset: u64, start: u64, end: u64) -> Result<(), MapError> {
     if start % HUGE != 0 || end % HUGE != 0 || start >= end {
         return Err(MapError::Unaligned { start, end });
     }
-    // SAFETY: as in `map`.
+    crate::smp::assert_no_job();
+    let _lock = PT_LOCK.lock();
+    // SAFETY: as in `map_at`.
     let mut pt = unsafe { active(offset) };
     let mut pa = start;
     while pa < end {
@@ -209,5 +220,35 @@ pub fn write_check(offset: u64, phys: u64, value: u64) -> bool {
         first.write_volatile(value);
         last.write_volatile(!value);
         first.read_volatile() == value && last.read_volatile() == !value
+    }
+}
+
+#[repr(C, align(4096))]
+struct PageTableFrame([u8; 4096]);
+
+/// A zeroed, 4 KiB aligned heap page for a page table, as a physical address; leaked (page tables stay). The heap
+/// lies in the physical-memory mapping, so the frame's physical address is its virtual one minus `offset`.
+pub fn heap_frame(offset: u64) -> Option<u64> {
+    let f: &'static mut PageTableFrame = alloc::boxed::Box::leak(alloc::boxed::Box::new(PageTableFrame([0; 4096])));
+    let va = f as *mut PageTableFrame as u64;
+    va.checked_sub(offset)
+}
+
+/// The physical address `virt` translates to in the active page tables (4 KiB, 2 MiB or 1 GiB pages).
+pub fn translate(offset: u64, virt: u64) -> Option<u64> {
+    use x86_64::structures::paging::Translate;
+    let _lock = PT_LOCK.lock();
+    // SAFETY: as in `map_at`; the tables are only read.
+    let pt = unsafe { active(offset) };
+    pt.translate_addr(VirtAddr::new(virt)).map(|p| p.as_u64())
+}
+
+/// Maps the 4 KiB page at physical `phys` at the same virtual address (the trampoline's page: a CPU switching to
+/// the kernel's CR3 while it runs there). Already mapped to itself is fine; mapped elsewhere is an error.
+pub fn identity_map_page(offset: u64, phys: u64) -> Result<(), MapError> {
+    match translate(offset, phys) {
+        Some(p) if p == phys => Ok(()),
+        Some(_) => Err(MapError::AlreadyMapped { phys }),
+        None => map_at(offset, phys, phys, 4096, &mut || heap_frame(offset)).map(|_| ()),
     }
 }

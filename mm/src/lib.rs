@@ -28,6 +28,7 @@ pub mod page;
 pub mod policy;
 pub mod procfs;
 pub mod report;
+pub mod smp;
 pub mod sparse;
 pub mod usemap;
 pub mod verify;

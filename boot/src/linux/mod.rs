@@ -103,6 +103,7 @@ pub fn qemu_command(
     let mut c: Vec<String> = vec![tools.qemu.display().to_string()];
     c.extend(cfg.profile.machine.iter().map(|s| s.to_string()));
     c.extend(qemu::firmware_args(cfg.firmware, tools));
+    c.extend(qemu::ACCEL_ARGS.iter().map(|s| s.to_string()));
     c.extend(qemu::CONSOLE_ARGS.iter().map(|s| s.to_string()));
     c.push("-kernel".into());
     c.push(image.vmlinuz.display().to_string());

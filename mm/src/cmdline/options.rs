@@ -78,6 +78,9 @@ pub struct Options {
     pub nr_cpus: Option<u32>,
     /// `maxcpus=`: at most this many CPUs brought up at boot (0: the boot CPU, and no hotplug CPUs).
     pub maxcpus: Option<u32>,
+    /// `smp_nostart=<APIC id>`: fault injection: the CPU with this APIC id gets its INIT but no startup IPI, so
+    /// it never answers (the bring-up's timeout path, named by APIC id).
+    pub smp_nostart: Option<u32>,
     /// The command line as given.
     pub text: String,
 }
@@ -106,6 +109,7 @@ impl Default for Options {
             deferred_init: false,
             nr_cpus: None,
             maxcpus: None,
+            smp_nostart: None,
             text: String::new(),
         }
     }
@@ -259,6 +263,20 @@ pub const KEYS: &[Key] = &[
                 Ok(())
             }
             _ => Err("an integer from 0 to 8192"),
+        },
+    },
+    Key {
+        spec: KeySpec::new(
+            "smp_nostart",
+            ValueKind::Integer,
+            "fault injection: send this APIC id no startup IPI (it never answers)",
+        ),
+        set: |o, v| match v.as_u64() {
+            Some(n @ 0..=0xfffe) => {
+                o.smp_nostart = Some(n as u32);
+                Ok(())
+            }
+            _ => Err("an APIC id from 0 to 65534"),
         },
     },
 ];
