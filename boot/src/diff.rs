@@ -417,6 +417,29 @@ fn memory_blocks(d: &mut Diff, l: &Dump, m: &Dump) {
     }
 }
 
+/// The CPUs each node brought up, from `announce_cpu`'s `.... node  #N, CPUs:  #a #b` lines: `node N: CPUs a b`
+/// per line, `; ` between lines (`none` without secondary CPUs).
+fn booting(serial: &str) -> String {
+    let v: Vec<String> = serial
+        .lines()
+        .filter_map(|l| l.find(".... node ").map(|i| &l[i + ".... node ".len()..]))
+        .filter_map(|rest| {
+            let nums: Vec<&str> = rest
+                .split_whitespace()
+                .filter(|w| w.starts_with('#'))
+                .map(|w| w.trim_start_matches('#').trim_end_matches(','))
+                .collect();
+            let (node, cpus) = nums.split_first()?;
+            Some(format!("node {}: CPUs {}", node, cpus.join(" ")))
+        })
+        .collect();
+    if v.is_empty() {
+        "none".to_string()
+    } else {
+        v.join("; ")
+    }
+}
+
 /// Compares one Linux boot with one memlab boot (their serial logs).
 pub fn compare(linux_serial: &str, memlab_serial: &str) -> Diff {
     let (lb, mb) = (mm::dmesg::parse(linux_serial), mm::dmesg::parse(memlab_serial));
@@ -440,6 +463,13 @@ pub fn compare(linux_serial: &str, memlab_serial: &str) -> Diff {
             .unwrap_or_else(|| "missing".into())
     };
     d.cmp("smpboot: Allowing", allowing(linux_serial), allowing(memlab_serial));
+    d.cmp("x86: Booting SMP configuration", booting(linux_serial), booting(memlab_serial));
+    let brought = |s: &str| {
+        s.lines()
+            .find_map(|l| l.find("smp: Brought up ").map(|i| l[i..].trim_end().to_string()))
+            .unwrap_or_else(|| "missing".into())
+    };
+    d.cmp("smp: Brought up", brought(linux_serial), brought(memlab_serial));
     // The nodes whose struct pages were deferred (Linux prints the line only for those): memlab's
     // deferred_init is off unless its command line says `deferred_init=on`.
     let deferred = |s: &str| {
@@ -589,5 +619,15 @@ mod tests {
             r(0x2000000, 0x3000000, RegionKind::Reserved),
         ]);
         assert_eq!(m, vec![(0x100000, 0x2000000, RegionKind::Usable), (0x2000000, 0x3000000, RegionKind::Reserved)]);
+    }
+
+    #[test]
+    fn booting_reads_announce_lines_with_or_without_timestamps() {
+        let linux = "[    1.569579] x86: Booting SMP configuration:\n[    1.569751] .... node  #0, CPUs:      #1\n\
+                     [    1.672468] .... node  #1, CPUs:   #2 #3\n";
+        let memlab = "x86: Booting SMP configuration:\n.... node  #0, CPUs:      #1\n.... node  #1, CPUs:   #2 #3\n";
+        assert_eq!(booting(linux), "node 0: CPUs 1; node 1: CPUs 2 3");
+        assert_eq!(booting(linux), booting(memlab));
+        assert_eq!(booting("smp: Brought up 1 node, 1 CPU\n"), "none");
     }
 }

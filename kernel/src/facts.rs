@@ -1,5 +1,5 @@
 //! The boot facts: what the boot found (the firmware map, the physical-memory window, the heap's range, the RSDP,
-//! the NUMA discovery and the command line), for the self-tests and the hotplug events, which run after the boot.
+//! the NUMA discovery, the CPUs and their bring-up, and the command line), for the self-tests and the hotplug events, which run after the boot.
 //!
 //! # Invariants
 //! - set once by `kernel_main` ([`set`]) before any self-test runs, never changed afterwards;
@@ -19,6 +19,9 @@ pub struct Facts {
     pub numa: acpi::Numa,
     /// The CPUs of the MADT (empty: no MADT or a malformed one; the boot CPU alone).
     pub cpus: alloc::vec::Vec<mm::acpi::MadtCpu>,
+    /// The CPUs the boot tried to bring up (CPU 0 the boot CPU), and how that went.
+    pub plan: alloc::vec::Vec<mm::smp::CpuSlot>,
+    pub smp: crate::smp::BringUp,
     pub options: cmdline::Options,
 }
 

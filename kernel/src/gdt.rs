@@ -101,3 +101,11 @@ fn load(gdt: &'static GlobalDescriptorTable, sel: &Selectors) {
         load_tss(sel.tss);
     }
 }
+
+/// The task register: the selector of this CPU's loaded TSS (0 before `load_tss`).
+pub fn task_register() -> u16 {
+    let tr: u16;
+    // SAFETY: `str` only reads the task register into a general register; no memory or flags change.
+    unsafe { core::arch::asm!("str {0:x}", out(reg) tr, options(nomem, nostack, preserves_flags)) };
+    tr
+}

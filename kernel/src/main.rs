@@ -169,9 +169,10 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     };
     percpu::register_boot_cpu(plan[0].apic_id, plan[0].node);
     let possible_nodes = layout.possible_nodes.max(layout.memory.iter().map(|m| m.nid + 1).max().unwrap_or(1) as usize);
+    let mut up = smp::BringUp::default();
     let result = model::boot(phys, layout, &options, distances).and_then(|booted| {
         // Linux's order: memmap init (mm_init), then smp_init, then the deferred struct pages on every CPU.
-        let up = smp::bring_up(
+        up = smp::bring_up(
             &phys,
             trampoline.map(|pfn| pfn << 12),
             &plan,
@@ -190,7 +191,7 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     let filter = options.selftest.clone();
     let hotplug = options.hotplug > 0;
     let stress_secs = options.stress_secs;
-    facts::set(facts::Facts { firmware, phys, heap, rsdp_addr, numa, cpus, options });
+    facts::set(facts::Facts { firmware, phys, heap, rsdp_addr, numa, cpus, plan, smp: up, options });
     if let Some(secs) = stress_secs {
         // stress=<seconds>: random buddy traffic, verified every round, before the self-tests.
         match stress::run(secs) {

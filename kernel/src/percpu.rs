@@ -122,11 +122,6 @@ pub fn current() -> &'static PerCpu {
     try_current().expect("percpu::init_boot_cpu runs before anything asks for the current CPU")
 }
 
-/// Every registered CPU, online or not, in registration order.
-pub fn all() -> Vec<&'static PerCpu> {
-    CPUS.lock().clone()
-}
-
 /// The online CPUs.
 pub fn online() -> Vec<&'static PerCpu> {
     CPUS.lock().iter().copied().filter(|c| c.state.load(Ordering::Acquire) == state::ONLINE).collect()

@@ -68,7 +68,8 @@ pub struct BringUp {
 impl BringUp {
     /// `"smp":{...}` for the summary line.
     pub fn json(&self) -> String {
-        let failed: Vec<String> = self.failed.iter().map(|(c, a)| alloc::format!("{{\"cpu\":{},\"apic_id\":{}}}", c, a)).collect();
+        let failed: Vec<String> =
+            self.failed.iter().map(|(c, a)| alloc::format!("{{\"cpu\":{},\"apic_id\":{}}}", c, a)).collect();
         alloc::format!(
             "{{\"online\":{},\"nodes\":{},\"failed\":[{}],\"cycles\":{}}}",
             self.online,
@@ -91,8 +92,7 @@ fn delay_us(khz: u64, us: u64) {
 fn stack_region(phys: &PhysMem) -> Option<u64> {
     let vmemmap = crate::model::VMEMMAP_BASE.get().copied();
     (256u64..=508).rev().map(|i| 0xffff_0000_0000_0000 | (i << 39)).find(|&b| {
-        let clear_of_vmemmap =
-            vmemmap.map_or(true, |v| b + (1 << 39) <= v || b >= v + crate::model::VMEMMAP_SIZE);
+        let clear_of_vmemmap = vmemmap.map_or(true, |v| b + (1 << 39) <= v || b >= v + crate::model::VMEMMAP_SIZE);
         clear_of_vmemmap && crate::paging::p4_free(phys.offset(), b, 1 << 39)
     })
 }
@@ -266,7 +266,8 @@ pub fn run_on_all<'a>(job: &'a (dyn Fn(&'static PerCpu) + Sync + 'a)) {
     // SAFETY: only the lifetime is erased. This function does not return before every CPU that may call the job
     // has finished it (PENDING back at 0), and it empties the slot before returning, so no CPU uses the
     // reference after the borrow ends.
-    let job_static: &'static Job = unsafe { core::mem::transmute::<&'a (dyn Fn(&'static PerCpu) + Sync + 'a), &'static Job>(job) };
+    let job_static: &'static Job =
+        unsafe { core::mem::transmute::<&'a (dyn Fn(&'static PerCpu) + Sync + 'a), &'static Job>(job) };
     *JOB.lock() = Some(job_static);
     PENDING.store(others.len(), Ordering::Release);
     GENERATION.fetch_add(1, Ordering::AcqRel);

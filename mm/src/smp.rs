@@ -219,10 +219,7 @@ mod tests {
         // Two CPUs per node, four CPUs (node-in-section).
         let mut a = Announcer::new(4, 2);
         let s = alloc::format!("{}{}{}{}", a.announce(1, 0), a.announce(2, 1), a.announce(3, 1), a.close());
-        assert_eq!(
-            s,
-            "x86: Booting SMP configuration:\n.... node  #0, CPUs:      #1\n.... node  #1, CPUs:   #2 #3\n"
-        );
+        assert_eq!(s, "x86: Booting SMP configuration:\n.... node  #0, CPUs:      #1\n.... node  #1, CPUs:   #2 #3\n");
         // Widths grow with the possible counts: 16 CPUs, 10 nodes.
         let mut a = Announcer::new(16, 10);
         assert_eq!(a.announce(1, 0), "x86: Booting SMP configuration:\n.... node   #0, CPUs:        #1");

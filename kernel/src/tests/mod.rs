@@ -13,11 +13,13 @@ mod buddy;
 mod demos;
 mod memmap;
 mod platform;
+mod smp;
 
 use buddy::*;
 use demos::*;
 use memmap::*;
 use platform::*;
+use smp::*;
 
 /// Every self-test, in the order they run.
 pub static TESTS: &[SelfTest] = &[
@@ -29,6 +31,8 @@ pub static TESTS: &[SelfTest] = &[
     SelfTest { name: "acpi_rsdp_found", run: acpi_rsdp_found },
     SelfTest { name: "acpi_srat_nodes", run: acpi_srat_nodes },
     SelfTest { name: "acpi_madt_cpus", run: acpi_madt_cpus },
+    SelfTest { name: "smp_cpus_online", run: smp_cpus_online },
+    SelfTest { name: "smp_shared_counters", run: smp_shared_counters },
     SelfTest { name: "layout_with_numa", run: layout_with_numa },
     SelfTest { name: "cmdline_table", run: cmdline_table },
     SelfTest { name: "mm_policy_promises_kept", run: mm_policy_promises_kept },
