@@ -1,6 +1,9 @@
-//! `stress=<seconds>`: random allocation traffic over the buddy allocator the boot built, verified every round.
+//! `stress=<seconds>`: random allocation traffic over the buddy allocator the boot built, on every online CPU at
+//! once, verified every round.
 //!
-//! A round is [`OPS_PER_ROUND`] operations drawn from a xorshift64 generator with a fixed, printed seed: an
+//! A round is [`OPS_PER_ROUND`] operations on each CPU, all CPUs at once through one shared
+//! `mm::buddy::Allocator` (per-zone locks), each CPU drawing from its own xorshift64 generator (CPU 0's seed is
+//! [`SEED`], printed; CPU n's is derived from it) and holding its own live blocks. An operation is
 //! allocation (order 0..=MAX_PAGE_ORDER, small orders likelier; any node; any highest zone; migratetype
 //! UNMOVABLE, MOVABLE, RECLAIMABLE or HIGHATOMIC) or the free of a random live block. HIGHATOMIC requests fail
 //! by design: as in Linux, no migratetype falls back to HIGHATOMIC and only a highatomic reserve
@@ -15,7 +18,12 @@
 //! failures, the largest order allocated, per node, per populated zone, per order and per migratetype counts).
 //! Time is the TSC, its rate from CPUID or the PIT (`time::tsc_khz_or_calibrate`).
 //!
-//! Only the public `Buddy` API is used (`alloc_pages`, `free_pages`, `check`, `zone_counts`, `free_blocks`).
+//! The verifier runs on the boot CPU between rounds, when no CPU is allocating; the held pages it checks are the
+//! sum over the CPUs. The summary adds the CPUs, each CPU's counts, and the traffic's own time (rounds without
+//! their verification) with the operations per second it gives.
+//!
+//! Only the public `Buddy` API is used (`shared` and the `Allocator`'s `alloc_pages`, `free_pages`, `zone_of`;
+//! `check`, `zone_counts`, `free_blocks`).
 //!
 //! # Invariants
 //! - the run leaves the allocator as it found it (same free pages once the heap is trimmed, same free-block shape
@@ -28,7 +36,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use mm::buddy::AllocError;
+use mm::buddy::{AllocError, Allocator};
 use mm::consts::{MAX_NUMNODES, MAX_PAGE_ORDER};
 use mm::sparse::migratetype;
 use mm::zones::{ZoneType, MAX_NR_ZONES};
@@ -40,7 +48,7 @@ use crate::time::rdtsc;
 pub const SEED: u64 = 0x6d65_6d6c_6162_2153;
 /// Operations per round (the verifier runs after each round).
 pub const OPS_PER_ROUND: u64 = 4096;
-/// Live blocks held at most: more allocations turn into frees.
+/// Live blocks held at most, all CPUs together: more allocations turn into frees.
 pub const MAX_LIVE: usize = 8192;
 
 /// The migratetypes the traffic asks for (nothing allocates from ISOLATE).
@@ -74,24 +82,163 @@ impl Rng {
     }
 }
 
+/// CPU `cpu`'s seed: [`SEED`] for CPU 0 (one CPU replays the single-CPU traffic), a distinct non-zero one for
+/// the others.
+fn seed_for(cpu: u32) -> u64 {
+    let s = SEED ^ u64::from(cpu).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    if s == 0 {
+        SEED
+    } else {
+        s
+    }
+}
+
+const ZONE_IXS: usize = MAX_NUMNODES * MAX_NR_ZONES;
+
+/// One CPU's traffic: its generator, its live blocks and its counters (only that CPU touches it during a round).
+struct CpuStress {
+    cpu: u32,
+    rng: Rng,
+    live: Vec<Live>,
+    max_live: usize,
+    held: [u64; ZONE_IXS],
+    nodes: [NodeCounts; MAX_NUMNODES],
+    zone_allocs: [u64; ZONE_IXS],
+    order_allocs: [u64; MAX_PAGE_ORDER as usize + 1],
+    mt_allocs: [u64; 4],
+    mt_failures: [u64; 4],
+    max_order: u32,
+    ops: u64,
+    allocs: u64,
+    frees: u64,
+    failures: u64,
+    /// This round's allocations, frees and failures.
+    round: (u64, u64, u64),
+}
+
+impl CpuStress {
+    fn new(cpu: u32, max_live: usize) -> Self {
+        CpuStress {
+            cpu,
+            rng: Rng(seed_for(cpu)),
+            live: Vec::with_capacity(max_live),
+            max_live,
+            held: [0; ZONE_IXS],
+            nodes: [NodeCounts::default(); MAX_NUMNODES],
+            zone_allocs: [0; ZONE_IXS],
+            order_allocs: [0; MAX_PAGE_ORDER as usize + 1],
+            mt_allocs: [0; 4],
+            mt_failures: [0; 4],
+            max_order: 0,
+            ops: 0,
+            allocs: 0,
+            frees: 0,
+            failures: 0,
+            round: (0, 0, 0),
+        }
+    }
+
+    /// `ops` random operations through the shared allocator.
+    fn run_round(&mut self, a: &Allocator<'_>, nr_nodes: usize, ops: u64) -> Result<(), String> {
+        let (mut ra, mut rf, mut rx) = (0u64, 0u64, 0u64);
+        for _ in 0..ops {
+            let r = self.rng.next();
+            let alloc = self.live.is_empty() || (self.live.len() < self.max_live && r % 8 < 5);
+            if alloc {
+                // Order k with probability about 2^-(k+1).
+                let order = ((r >> 3) as u32).trailing_ones().min(MAX_PAGE_ORDER);
+                let nid = ((r >> 16) % nr_nodes as u64) as u32;
+                let zone = ZoneType::ALL[((r >> 24) % MAX_NR_ZONES as u64) as usize];
+                let mt_ix = ((r >> 32) % 4) as usize;
+                match a.alloc_pages(order, zone, nid, MIGRATETYPES[mt_ix]) {
+                    Ok(pfn) => {
+                        let (nid, zone) =
+                            a.zone_of(pfn).ok_or_else(|| format!("pfn {:#x} is in no zone of the allocator", pfn))?;
+                        let zone_ix = nid as usize * MAX_NR_ZONES + zone.index();
+                        self.live.push(Live { pfn, order, zone_ix });
+                        self.held[zone_ix] += 1 << order;
+                        self.zone_allocs[zone_ix] += 1;
+                        self.order_allocs[order as usize] += 1;
+                        self.mt_allocs[mt_ix] += 1;
+                        let n = &mut self.nodes[nid as usize];
+                        n.allocs += 1;
+                        n.pages_allocated += 1 << order;
+                        self.max_order = self.max_order.max(order);
+                        ra += 1;
+                    }
+                    Err(AllocError::NoMemory { .. }) => {
+                        rx += 1;
+                        self.mt_failures[mt_ix] += 1;
+                    }
+                    Err(e) => return Err(format!("CPU {}: {}", self.cpu, e)),
+                }
+            } else {
+                let b = self.live.swap_remove((r >> 8) as usize % self.live.len());
+                self.free(a, b)?;
+                rf += 1;
+            }
+        }
+        self.round = (ra, rf, rx);
+        self.ops += ops;
+        self.allocs += ra;
+        self.frees += rf;
+        self.failures += rx;
+        Ok(())
+    }
+
+    fn free(&mut self, a: &Allocator<'_>, b: Live) -> Result<(), String> {
+        a.free_pages(b.pfn, b.order).map_err(|e| format!("CPU {}: {}", self.cpu, e))?;
+        self.held[b.zone_ix] -= 1 << b.order;
+        self.nodes[b.zone_ix / MAX_NR_ZONES].frees += 1;
+        Ok(())
+    }
+
+    /// Frees every live block.
+    fn free_all(&mut self, a: &Allocator<'_>) -> Result<(), String> {
+        while let Some(b) = self.live.pop() {
+            self.free(a, b)?;
+            self.frees += 1;
+        }
+        Ok(())
+    }
+}
+
+/// Runs `f` on every online CPU with that CPU's traffic state; the first error wins.
+fn on_every_cpu(
+    states: &[spin::Mutex<CpuStress>],
+    f: &(dyn Fn(&mut CpuStress) -> Result<(), String> + Sync),
+) -> Result<(), String> {
+    let error: spin::Mutex<Option<String>> = spin::Mutex::new(None);
+    crate::smp::run_on_all(&|me| {
+        let Some(st) = states.get(me.cpu as usize) else { return };
+        if let Err(e) = f(&mut st.lock()) {
+            error.lock().get_or_insert(e);
+        }
+    });
+    error.into_inner().map_or(Ok(()), Err)
+}
+
 /// Runs the stress for `secs` seconds (at least one round). Returns the `@@stress` JSON object.
 pub fn run(secs: u64) -> Result<String, String> {
     let model = crate::model::MODEL.get().ok_or("the memory model was not booted")?;
     let (khz, khz_source) = crate::time::tsc_khz_or_calibrate();
-    println!("memlab: stress: {} s, seed {:#x}, tsc {} kHz ({})", secs, SEED, khz, khz_source);
+    let cpus = crate::percpu::online();
+    let ncpus = cpus.iter().map(|c| c.cpu as usize + 1).max().unwrap_or(1);
+    println!(
+        "memlab: stress: {} s on {} CPUs, seed {:#x}, tsc {} kHz ({})",
+        secs,
+        cpus.len(),
+        SEED,
+        khz,
+        khz_source
+    );
 
     // Everything the rounds write is allocated here, before the lock.
-    let mut live: Vec<Live> = Vec::with_capacity(MAX_LIVE);
-    let mut nodes = [NodeCounts::default(); MAX_NUMNODES];
-    let mut held = [0u64; MAX_NUMNODES * MAX_NR_ZONES];
-    // Successful allocations per zone the block came from, per order and per migratetype asked for.
-    let mut zone_allocs = [0u64; MAX_NUMNODES * MAX_NR_ZONES];
-    let mut order_allocs = [0u64; MAX_PAGE_ORDER as usize + 1];
-    let mut mt_allocs = [0u64; 4];
-    let mut mt_failures = [0u64; 4];
-    let mut base_allocated = [0u64; MAX_NUMNODES * MAX_NR_ZONES];
+    let states: Vec<spin::Mutex<CpuStress>> =
+        (0..ncpus as u32).map(|c| spin::Mutex::new(CpuStress::new(c, (MAX_LIVE / cpus.len()).max(1)))).collect();
+    let mut base_allocated = [0u64; ZONE_IXS];
     // Zones with managed pages at the start (the ones the summary lists).
-    let mut populated = [false; MAX_NUMNODES * MAX_NR_ZONES];
+    let mut populated = [false; ZONE_IXS];
     // Heap blocks grown from the allocator, per zone, at the start (after giving back the wholly free ones). The
     // heap cannot grow while the model is locked, so what is read under one lock is consistent.
     crate::heap::trim();
@@ -107,78 +254,54 @@ pub fn run(secs: u64) -> Result<String, String> {
         }
         (m.mm.zones.nodes.len(), shape(&m), m.buddy.total_free_pages(), blocks, per_zone)
     };
-    let mut rng = Rng(SEED);
-    let (mut rounds, mut ops, mut allocs, mut frees, mut failures, mut max_order) =
-        (0u64, 0u64, 0u64, 0u64, 0u64, 0u32);
+    let held = |states: &[spin::Mutex<CpuStress>]| {
+        let mut h = [0u64; ZONE_IXS];
+        for st in states {
+            for (a, b) in h.iter_mut().zip(st.lock().held.iter()) {
+                *a += b;
+            }
+        }
+        h
+    };
+    let (mut rounds, mut traffic_cycles) = (0u64, 0u64);
     let t0 = rdtsc();
     let deadline = t0.saturating_add(secs.saturating_mul(khz).saturating_mul(1000));
     loop {
         let r0 = rdtsc();
-        let (round_allocs, round_frees, round_failures, free_now, live_pages) = {
+        let (free_now, traffic) = {
             let mut guard = model.lock();
             let m = &mut *guard;
-            let (mut ra, mut rf, mut rx) = (0u64, 0u64, 0u64);
-            for _ in 0..OPS_PER_ROUND {
-                let r = rng.next();
-                let alloc = live.is_empty() || (live.len() < MAX_LIVE && r % 8 < 5);
-                if alloc {
-                    // Order k with probability about 2^-(k+1).
-                    let order = ((r >> 3) as u32).trailing_ones().min(MAX_PAGE_ORDER);
-                    let nid = ((r >> 16) % nr_nodes as u64) as u32;
-                    let zone = ZoneType::ALL[((r >> 24) % MAX_NR_ZONES as u64) as usize];
-                    let mt_ix = ((r >> 32) % 4) as usize;
-                    let mt = MIGRATETYPES[mt_ix];
-                    match m.buddy.alloc_pages(&mut m.mm, order, zone, nid, mt) {
-                        Ok(pfn) => {
-                            let links =
-                                m.mm.sparse
-                                    .pfn_to_page(pfn)
-                                    .ok_or_else(|| format!("round {}: pfn {:#x} has no struct page", rounds, pfn))?
-                                    .links(pfn)
-                                    .map_err(|e| format!("round {}: {}", rounds, e))?;
-                            let zone_ix = links.nid as usize * MAX_NR_ZONES + links.zone as usize;
-                            live.push(Live { pfn, order, zone_ix });
-                            held[zone_ix] += 1 << order;
-                            zone_allocs[zone_ix] += 1;
-                            order_allocs[order as usize] += 1;
-                            mt_allocs[mt_ix] += 1;
-                            let n = &mut nodes[links.nid as usize];
-                            n.allocs += 1;
-                            n.pages_allocated += 1 << order;
-                            max_order = max_order.max(order);
-                            ra += 1;
-                        }
-                        Err(AllocError::NoMemory { .. }) => {
-                            rx += 1;
-                            mt_failures[mt_ix] += 1;
-                        }
-                        Err(e) => return Err(format!("round {}: {}", rounds, e)),
-                    }
-                } else {
-                    let b = live.swap_remove((r >> 8) as usize % live.len());
-                    m.buddy.free_pages(&mut m.mm, b.pfn, b.order).map_err(|e| format!("round {}: {}", rounds, e))?;
-                    held[b.zone_ix] -= 1 << b.order;
-                    nodes[b.zone_ix / MAX_NR_ZONES].frees += 1;
-                    rf += 1;
-                }
+            let tr = rdtsc();
+            {
+                let a = m.buddy.shared(&mut m.mm);
+                on_every_cpu(&states, &|st| st.run_round(&a, nr_nodes, OPS_PER_ROUND))
+                    .map_err(|e| format!("round {}: {}", rounds, e))?;
             }
-            verify(m, &held, &base_allocated, &heap_start).map_err(|e| format!("round {}: {}", rounds, e))?;
-            (ra, rf, rx, m.buddy.total_free_pages(), held.iter().sum::<u64>())
+            let traffic = rdtsc() - tr;
+            verify(m, &held(&states), &base_allocated, &heap_start).map_err(|e| format!("round {}: {}", rounds, e))?;
+            (m.buddy.total_free_pages(), traffic)
         };
         rounds += 1;
-        ops += OPS_PER_ROUND;
-        allocs += round_allocs;
-        frees += round_frees;
-        failures += round_failures;
+        traffic_cycles += traffic;
+        let (mut ra, mut rf, mut rx, mut live, mut live_pages) = (0, 0, 0, 0, 0);
+        for st in &states {
+            let st = st.lock();
+            ra += st.round.0;
+            rf += st.round.1;
+            rx += st.round.2;
+            live += st.live.len();
+            live_pages += st.held.iter().sum::<u64>();
+        }
         let now = rdtsc();
         println!(
-            "memlab: stress: round {}: {} ops ({} allocs, {} frees, {} failures), live {} blocks / {} pages, free {}, verified, {} ms",
+            "memlab: stress: round {}: {} ops on {} CPUs ({} allocs, {} frees, {} failures), live {} blocks / {} pages, free {}, verified, {} ms",
             rounds,
-            OPS_PER_ROUND,
-            round_allocs,
-            round_frees,
-            round_failures,
-            live.len(),
+            OPS_PER_ROUND * cpus.len() as u64,
+            cpus.len(),
+            ra,
+            rf,
+            rx,
+            live,
             live_pages,
             free_now,
             (now - r0) / khz
@@ -188,22 +311,20 @@ pub fn run(secs: u64) -> Result<String, String> {
         }
     }
 
-    // Give everything back; the allocator must look as it did before.
+    // Give everything back (each CPU its own blocks); the allocator must look as it did before.
     {
         let mut guard = model.lock();
         let m = &mut *guard;
-        for b in live.drain(..) {
-            m.buddy.free_pages(&mut m.mm, b.pfn, b.order).map_err(|e| format!("final free: {}", e))?;
-            held[b.zone_ix] -= 1 << b.order;
-            nodes[b.zone_ix / MAX_NR_ZONES].frees += 1;
-            frees += 1;
+        {
+            let a = m.buddy.shared(&mut m.mm);
+            on_every_cpu(&states, &|st| st.free_all(&a)).map_err(|e| format!("final free: {}", e))?;
         }
-        verify(m, &held, &base_allocated, &heap_start).map_err(|e| format!("after the final free: {}", e))?;
+        verify(m, &held(&states), &base_allocated, &heap_start).map_err(|e| format!("after the final free: {}", e))?;
     }
     crate::heap::trim();
     let (final_free, final_shape, heap_blocks_end) = {
         let m = model.lock();
-        verify(&m, &held, &base_allocated, &heap_start).map_err(|e| format!("after the heap trim: {}", e))?;
+        verify(&m, &held(&states), &base_allocated, &heap_start).map_err(|e| format!("after the heap trim: {}", e))?;
         (m.buddy.total_free_pages(), shape(&m), crate::heap::grown_ranges())
     };
     let heap_pages = |blocks: &[(u64, u64)]| blocks.iter().map(|(s, e)| (e - s) >> 12).sum::<u64>();
@@ -228,6 +349,61 @@ pub fn run(secs: u64) -> Result<String, String> {
         ));
     }
     let elapsed_ms = (rdtsc() - t0) / khz;
+    summary_json(&states, &populated, nr_nodes, rounds, traffic_cycles, khz, khz_source, secs, elapsed_ms, final_free, shape_checked, (heap_blocks_start.len(), heap_blocks_end.len()))
+}
+
+/// The `@@stress` JSON object: totals, per node, per populated zone, per order, per migratetype, per CPU.
+#[allow(clippy::too_many_arguments)]
+fn summary_json(
+    states: &[spin::Mutex<CpuStress>],
+    populated: &[bool; ZONE_IXS],
+    nr_nodes: usize,
+    rounds: u64,
+    traffic_cycles: u64,
+    khz: u64,
+    khz_source: &str,
+    secs: u64,
+    elapsed_ms: u64,
+    final_free: u64,
+    shape_checked: bool,
+    heap_blocks: (usize, usize),
+) -> Result<String, String> {
+    let mut nodes = [NodeCounts::default(); MAX_NUMNODES];
+    let mut zone_allocs = [0u64; ZONE_IXS];
+    let mut order_allocs = [0u64; MAX_PAGE_ORDER as usize + 1];
+    let (mut mt_allocs, mut mt_failures) = ([0u64; 4], [0u64; 4]);
+    let (mut ops, mut allocs, mut frees, mut failures, mut max_order) = (0u64, 0u64, 0u64, 0u64, 0u32);
+    let mut per_cpu = Vec::new();
+    for st in states {
+        let st = st.lock();
+        if st.ops == 0 {
+            continue;
+        }
+        for (a, b) in nodes.iter_mut().zip(st.nodes.iter()) {
+            a.allocs += b.allocs;
+            a.frees += b.frees;
+            a.pages_allocated += b.pages_allocated;
+        }
+        let add = |a: &mut [u64], b: &[u64]| a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+        add(&mut zone_allocs, &st.zone_allocs);
+        add(&mut order_allocs, &st.order_allocs);
+        add(&mut mt_allocs, &st.mt_allocs);
+        add(&mut mt_failures, &st.mt_failures);
+        ops += st.ops;
+        allocs += st.allocs;
+        frees += st.frees;
+        failures += st.failures;
+        max_order = max_order.max(st.max_order);
+        per_cpu.push(format!(
+            "{{\"cpu\":{},\"seed\":{},\"ops\":{},\"allocs\":{},\"frees\":{},\"failures\":{}}}",
+            st.cpu,
+            seed_for(st.cpu),
+            st.ops,
+            st.allocs,
+            st.frees,
+            st.failures
+        ));
+    }
     let per_node: Vec<String> = nodes
         .iter()
         .take(nr_nodes)
@@ -249,28 +425,33 @@ pub fn run(secs: u64) -> Result<String, String> {
         })
         .collect();
     let list = |v: &[u64]| v.iter().map(|n| format!("{}", n)).collect::<Vec<_>>().join(",");
+    let traffic_us = traffic_cycles * 1000 / khz.max(1);
     Ok(format!(
-        "{{\"seed\":{},\"seconds\":{},\"elapsed_ms\":{},\"tsc_khz\":{},\"tsc_source\":\"{}\",\"rounds\":{},\"ops\":{},\"allocs\":{},\"frees\":{},\"failures\":{},\"max_order\":{},\"free_pages\":{},\"shape_checked\":{},\"heap_blocks\":[{},{}],\"nodes\":[{}],\"zones\":[{}],\"order_allocs\":[{}],\"migratetype_allocs\":[{}],\"migratetype_failures\":[{}]}}",
+        "{{\"seed\":{},\"seconds\":{},\"elapsed_ms\":{},\"tsc_khz\":{},\"tsc_source\":\"{}\",\"cpus\":{},\"rounds\":{},\"ops\":{},\"allocs\":{},\"frees\":{},\"failures\":{},\"max_order\":{},\"traffic_us\":{},\"ops_per_sec\":{},\"free_pages\":{},\"shape_checked\":{},\"heap_blocks\":[{},{}],\"nodes\":[{}],\"zones\":[{}],\"order_allocs\":[{}],\"migratetype_allocs\":[{}],\"migratetype_failures\":[{}],\"per_cpu\":[{}]}}",
         SEED,
         secs,
         elapsed_ms,
         khz,
         khz_source,
+        per_cpu.len(),
         rounds,
         ops,
         allocs,
         frees,
         failures,
         max_order,
+        traffic_us,
+        ops * 1_000_000 / traffic_us.max(1),
         final_free,
         shape_checked,
-        heap_blocks_start.len(),
-        heap_blocks_end.len(),
+        heap_blocks.0,
+        heap_blocks.1,
         per_node.join(","),
         zones.join(","),
         list(&order_allocs),
         list(&mt_allocs),
-        list(&mt_failures)
+        list(&mt_failures),
+        per_cpu.join(",")
     ))
 }
 

@@ -498,31 +498,70 @@ fn tiny_with_64m_passes_every_self_test() {
     assert!(o.log.test("firmware_map_has_ram").is_some_and(|t| t.result.is_ok()), "{ctx}");
 }
 
-/// Deferred struct page init (`deferred_init=on`) against eager init on the same profile: both pass every
-/// self-test and their memmaps are equal, struct page for struct page (`@@summary` `memmap_digest`); the
-/// deferred boot prints Linux's `node N deferred pages initialised in Xms` for every node it deferred.
+/// Deferred struct page init (`deferred_init=on`) against eager init on the same profile, with 1 CPU
+/// (`maxcpus=1`), 2 CPUs and 4 CPUs (`maxcpus=2` on the 4-CPU profiles, `-smp 4` on numa2): every boot passes
+/// every self-test, every memmap is equal to eager init's, struct page for struct page (`@@summary`
+/// `memmap_digest`), the CPUs asked for are the CPUs brought up (`smp: Brought up`), and each deferred boot prints
+/// Linux's `node N deferred pages initialised in Xms` for every node it deferred, its chunks run on that node's
+/// CPUs only (the kernel fails the boot otherwise).
 #[test]
 fn deferred_init_memmap_equals_eager_init() {
     let digest = |o: &RunOutcome| -> String {
         let v: serde_json::Value = serde_json::from_str(&o.log.summary_json[0]).unwrap_or_default();
         v["memmap_digest"].as_str().unwrap_or("").to_string()
     };
+    let brought_up = |o: &RunOutcome| o.serial.lines().find(|l| l.starts_with("smp: Brought up ")).map(str::to_string);
     std::thread::scope(|s| {
-        for (profile, nodes) in [("numa2", 2), ("node-in-section", 2), ("numa4-64g", 4)] {
+        for (profile, nodes, cpus) in [("numa2", 2, 2), ("node-in-section", 2, 4), ("numa4-64g", 4, 4)] {
             s.spawn(move || {
                 let eager = boot_run(&config(profile, Firmware::Bios, "deferred_init=off"));
-                let deferred = boot_run(&config(profile, Firmware::Bios, "deferred_init=on"));
-                for o in [&eager, &deferred] {
-                    assert_eq!(o.status, RunStatus::Passed, "{profile}: {}", describe(o));
-                }
+                assert_eq!(eager.status, RunStatus::Passed, "{profile}: {}", describe(&eager));
                 assert!(digest(&eager).starts_with("0x"), "{profile}: {}", describe(&eager));
-                assert_eq!(digest(&eager), digest(&deferred), "{profile}: memmap digests");
-                let lines: Vec<&str> =
-                    deferred.serial.lines().filter(|l| l.contains(" deferred pages initialised in ")).collect();
-                assert_eq!(lines.len(), nodes, "{profile}: {lines:?}");
-                assert!(lines.iter().all(|l| l.starts_with("node ") && l.ends_with("ms")), "{lines:?}");
                 assert!(!eager.serial.contains("deferred pages initialised"), "{profile}");
+                let mut four = config(profile, Firmware::Bios, "deferred_init=on");
+                if cpus < 4 {
+                    four.extra_qemu_args = vec!["-smp".into(), "4".into()];
+                }
+                let two = if cpus == 2 { "deferred_init=on" } else { "deferred_init=on maxcpus=2" };
+                let runs = [
+                    (1, config(profile, Firmware::Bios, "deferred_init=on maxcpus=1")),
+                    (2, config(profile, Firmware::Bios, two)),
+                    (4, four),
+                ];
+                for (n, cfg) in runs {
+                    let o = boot_run(&cfg);
+                    let ctx = format!("{profile}, {n} CPUs: {}", describe(&o));
+                    assert_eq!(o.status, RunStatus::Passed, "{ctx}");
+                    assert_eq!(digest(&eager), digest(&o), "{ctx}: memmap digests");
+                    let up = brought_up(&o).unwrap_or_default();
+                    let want = if n == 1 { " 1 CPU".to_string() } else { format!(" {n} CPUs") };
+                    assert!(up.ends_with(&want), "{ctx}: {up}");
+                    let lines: Vec<&str> =
+                        o.serial.lines().filter(|l| l.contains(" deferred pages initialised in ")).collect();
+                    assert_eq!(lines.len(), nodes, "{ctx}: {lines:?}");
+                    assert!(lines.iter().all(|l| l.starts_with("node ") && l.ends_with("ms")), "{lines:?}");
+                    let chunks = o.serial.lines().filter(|l| l.starts_with("memlab: deferred init: node ")).count();
+                    assert_eq!(chunks, nodes, "{ctx}");
+                }
             });
         }
     });
+}
+
+/// A CPU that never answers (`smp_nostart=<APIC id>`: INIT without startup IPIs) is named by Linux's line and
+/// memlab's with its APIC id after the answer timeout; the others come up and run the deferred init, the node
+/// left without a CPU (node 1 of node-in-section with `maxcpus=3` and CPU 2 silent) is done by another node's
+/// CPU, the memmap equals eager init's, and every self-test passes.
+#[test]
+fn unresponsive_cpu_is_named_and_the_others_go_on() {
+    let o = boot_run(&config("node-in-section", Firmware::Bios, "deferred_init=on maxcpus=3 smp_nostart=2"));
+    let ctx = describe(&o);
+    assert_eq!(o.status, RunStatus::Passed, "{ctx}");
+    assert!(o.serial.contains("smpboot: do_boot_cpu failed(-1) to wakeup CPU#2\n"), "{ctx}");
+    assert!(o.serial.contains("memlab: smp: CPU#2 (APIC id 2, node 1) did not answer in 2000 ms"), "{ctx}");
+    assert!(o.serial.contains("\nsmp: Brought up 2 nodes, 2 CPUs\n"), "{ctx}");
+    let v: serde_json::Value = serde_json::from_str(&o.log.summary_json[0]).unwrap_or_default();
+    assert_eq!(v["smp"]["failed"][0]["apic_id"], 2, "{ctx}");
+    let node1 = o.serial.lines().find(|l| l.starts_with("memlab: deferred init: node 1: ")).unwrap_or_default();
+    assert!(node1.contains("(served by 0)") || node1.contains("(served by 1)"), "{ctx}: {node1}");
 }

@@ -47,6 +47,13 @@ impl<'m> Allocator<'m> {
         }
         Err(AllocError::NoMemory { order, highest_zone, nid: preferred_nid })
     }
+
+    /// The node and zone `pfn`'s struct page is linked to (`page_to_nid`, `page_zonenum`), if the allocator
+    /// manages that zone; reads only the flags word, which is never written while the allocator is shared.
+    pub fn zone_of(&self, pfn: u64) -> Option<(u32, ZoneType)> {
+        let zi = crate::zonelock::ZonePages::zone_id_unlocked(self.sparse, pfn)?;
+        self.buddy.zones.get(zi).map(|z| (z.nid, z.zone_type))
+    }
 }
 
 impl ZoneCx<'_, '_, '_> {
