@@ -40,7 +40,7 @@ use crate::qemu::{self, RunConfig};
 use crate::status::RunStatus;
 
 /// Why the deferred nodes are not compared: memlab defers only when asked.
-const WHY_DEFERRED_OFF: &str = "memlab's deferred_init is off by default; --cmdline deferred_init=on compares them";
+const WHY_DEFERRED_OFF: &str = "memlab's command line says deferred_init=off";
 
 /// How one field compares.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -471,7 +471,7 @@ pub fn compare(linux_serial: &str, memlab_serial: &str) -> Diff {
     };
     d.cmp("smp: Brought up", brought(linux_serial), brought(memlab_serial));
     // The nodes whose struct pages were deferred (Linux prints the line only for those): memlab's
-    // deferred_init is off unless its command line says `deferred_init=on`.
+    // deferred_init is on unless its command line says `deferred_init=off`.
     let deferred = |s: &str| {
         // Linux's per-node threads print in any order, and the line may be both on the console and in kmsg.
         let mut v: Vec<u32> = s
@@ -488,10 +488,10 @@ pub fn compare(linux_serial: &str, memlab_serial: &str) -> Diff {
             v.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(",")
         }
     };
-    let memlab_on = memlab_serial
+    let memlab_off = memlab_serial
         .lines()
-        .any(|l| l.starts_with("Command line:") && l.split_whitespace().any(|w| w == "deferred_init=on"));
-    if memlab_on {
+        .any(|l| l.starts_with("Command line:") && l.split_whitespace().any(|w| w == "deferred_init=off"));
+    if !memlab_off {
         d.cmp("nodes with deferred struct pages", deferred(linux_serial), deferred(memlab_serial));
     } else {
         d.explained("nodes with deferred struct pages", deferred(linux_serial), "off".into(), WHY_DEFERRED_OFF);

@@ -224,14 +224,7 @@ pub fn run(secs: u64) -> Result<String, String> {
     let (khz, khz_source) = crate::time::tsc_khz_or_calibrate();
     let cpus = crate::percpu::online();
     let ncpus = cpus.iter().map(|c| c.cpu as usize + 1).max().unwrap_or(1);
-    println!(
-        "memlab: stress: {} s on {} CPUs, seed {:#x}, tsc {} kHz ({})",
-        secs,
-        cpus.len(),
-        SEED,
-        khz,
-        khz_source
-    );
+    println!("memlab: stress: {} s on {} CPUs, seed {:#x}, tsc {} kHz ({})", secs, cpus.len(), SEED, khz, khz_source);
 
     // Everything the rounds write is allocated here, before the lock.
     let states: Vec<spin::Mutex<CpuStress>> =
@@ -349,7 +342,20 @@ pub fn run(secs: u64) -> Result<String, String> {
         ));
     }
     let elapsed_ms = (rdtsc() - t0) / khz;
-    summary_json(&states, &populated, nr_nodes, rounds, traffic_cycles, khz, khz_source, secs, elapsed_ms, final_free, shape_checked, (heap_blocks_start.len(), heap_blocks_end.len()))
+    summary_json(
+        &states,
+        &populated,
+        nr_nodes,
+        rounds,
+        traffic_cycles,
+        khz,
+        khz_source,
+        secs,
+        elapsed_ms,
+        final_free,
+        shape_checked,
+        (heap_blocks_start.len(), heap_blocks_end.len()),
+    )
 }
 
 /// The `@@stress` JSON object: totals, per node, per populated zone, per order, per migratetype, per CPU.

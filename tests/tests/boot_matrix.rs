@@ -422,12 +422,16 @@ fn poisoned_struct_page_is_reported_with_its_pfn() {
     );
 }
 
-/// `stress=2`: verified rounds of random buddy traffic, then the self-tests on the allocator it gave back.
-fn stress(profile: &str, nodes: usize, zone_count: usize) {
-    let o = boot_run(&config(profile, Firmware::Bios, "stress=2 selftest=buddy_"));
+/// `stress=2`: verified rounds of random buddy traffic on every one of `cpus` CPUs at once (`-smp` from
+/// `extra`, else the profile's), then the self-tests on the allocator it gave back.
+fn stress(profile: &str, nodes: usize, zone_count: usize, cpus: u64, extra: &[&str]) {
+    let mut cfg = config(profile, Firmware::Bios, "stress=2 selftest=buddy_");
+    cfg.extra_qemu_args = extra.iter().map(|s| s.to_string()).collect();
+    let o = boot_run(&cfg);
     let ctx = describe(&o);
     assert_eq!(o.status, RunStatus::Passed, "{ctx}");
-    assert!(o.serial.contains("memlab: stress: 2 s, seed 0x6d656d6c61622153, tsc "), "{ctx}");
+    let start = format!("memlab: stress: 2 s on {cpus} CPUs, seed 0x6d656d6c61622153, tsc ");
+    assert!(o.serial.contains(&start), "{ctx}");
     let json = o.serial.lines().find_map(|l| l.trim_end().strip_prefix("@@stress ")).unwrap_or_else(|| panic!("{ctx}"));
     let v: serde_json::Value = serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {json}"));
     let n = |k: &str| v[k].as_u64().unwrap_or_else(|| panic!("{k} in {json}"));
@@ -435,10 +439,25 @@ fn stress(profile: &str, nodes: usize, zone_count: usize) {
     assert!(rounds >= 1, "{json}");
     let round_lines = o.serial.lines().filter(|l| l.starts_with("memlab: stress: round ")).count() as u64;
     assert_eq!(round_lines, rounds, "one line per round: {ctx}");
-    assert!(o.serial.contains(&format!("memlab: stress: round {}: 4096 ops (", rounds)), "{ctx}");
-    assert_eq!(n("ops"), rounds * 4096, "{json}");
+    let round = format!("memlab: stress: round {}: {} ops on {cpus} CPUs (", rounds, 4096 * cpus);
+    assert!(o.serial.contains(&round), "{ctx}");
+    assert_eq!(n("cpus"), cpus, "{json}");
+    assert_eq!(n("ops"), rounds * 4096 * cpus, "{json}");
     assert_eq!(n("allocs"), n("frees"), "everything allocated is freed: {json}");
-    assert!(n("allocs") > rounds * 1000, "{json}");
+    assert!(n("allocs") > rounds * 1000 * cpus, "{json}");
+    assert!(n("traffic_us") > 0 && n("ops_per_sec") > 0, "{json}");
+    // Each CPU ran every round with its own generator (CPU 0 with the printed seed).
+    let per_cpu = v["per_cpu"].as_array().unwrap_or_else(|| panic!("{json}"));
+    assert_eq!(per_cpu.len() as u64, cpus, "{json}");
+    assert_eq!(per_cpu[0]["seed"].as_u64(), Some(0x6d656d6c61622153), "{json}");
+    let mut seeds: Vec<u64> = per_cpu.iter().map(|c| c["seed"].as_u64().unwrap()).collect();
+    seeds.sort_unstable();
+    seeds.dedup();
+    assert_eq!(seeds.len() as u64, cpus, "{json}");
+    for c in per_cpu {
+        assert_eq!(c["ops"].as_u64(), Some(rounds * 4096), "{json}");
+        assert_eq!(c["allocs"], c["frees"], "{json}");
+    }
     assert!(n("max_order") >= 6 && n("max_order") <= 10, "{json}");
     // The free-block shape was compared (the heap held the same grown blocks before and after) and equal.
     assert_eq!(v["shape_checked"], serde_json::Value::Bool(true), "{json}");
@@ -477,13 +496,19 @@ fn stress(profile: &str, nodes: usize, zone_count: usize) {
 #[test]
 fn stress_default_profile_two_nodes() {
     // Node 0: DMA, DMA32; node 1: DMA32, Normal.
-    stress("default", 2, 4);
+    stress("default", 2, 4, 2, &[]);
 }
 
 #[test]
 fn stress_m4000_one_node() {
-    // DMA, DMA32, Normal.
-    stress("m4000", 1, 3);
+    // DMA, DMA32, Normal; one CPU.
+    stress("m4000", 1, 3, 1, &[]);
+}
+
+/// Four CPUs allocating and freeing at once through the per-zone locks: every round's check and accounting hold.
+#[test]
+fn stress_four_cpus() {
+    stress("default", 2, 4, 4, &["-smp", "4"]);
 }
 
 /// QEMU's smallest useful memory, `tiny -- -m 64M` (63.5 MiB after the firmware's reservations): every default

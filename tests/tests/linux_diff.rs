@@ -134,7 +134,7 @@ fn shared_command_line_keys_match_linux() {
         ("m4000", "kernelcore=mirror"),
         ("numa2", "numa=off"),
         ("numa2", "nr_cpus=1"),
-        ("numa2", "deferred_init=on"),
+        ("numa2", "deferred_init=off"),
         ("q35-numa2", "movablecore=512M"),
     ] {
         diff(p, Firmware::Bios, cmdline);

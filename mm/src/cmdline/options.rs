@@ -70,9 +70,9 @@ pub struct Options {
     pub online_policy: OnlinePolicy,
     /// `stress=<seconds>`: random buddy traffic for this long after the model is built (`stress`).
     pub stress_secs: Option<u64>,
-    /// `deferred_init=on`: defer each node's highest zone's struct pages as Linux 6.1 does and initialize them
-    /// after memmap init (`mm::deferred`); `off` (the default here until the workers run on every CPU):
-    /// every struct page during memmap init.
+    /// `deferred_init=on` (the default, as on distribution kernels): defer each node's highest zone's struct
+    /// pages as Linux 6.1 does and initialize them on every CPU after the secondary CPUs are up
+    /// (`mm::deferred`); `off`: every struct page during memmap init.
     pub deferred_init: bool,
     /// `nr_cpus=`: at most this many CPUs possible (`nr_cpu_ids`).
     pub nr_cpus: Option<u32>,
@@ -106,7 +106,7 @@ impl Default for Options {
             hotplug: 0,
             online_policy: OnlinePolicy::Auto,
             stress_secs: None,
-            deferred_init: false,
+            deferred_init: true,
             nr_cpus: None,
             maxcpus: None,
             smp_nostart: None,
