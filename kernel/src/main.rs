@@ -181,7 +181,7 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
             &booted.memory_nodes(),
             options.smp_nostart,
         );
-        model::finish(booted, &up)
+        model::finish(booted, &up, &options)
     });
     if let Err(e) = result {
         // vm_debug=panic and a violated pageblock invariant is Linux's VM_BUG_ON: a kernel panic.

@@ -279,12 +279,17 @@ fn deferred_init(mm: &mut Mm) -> Result<u64, String> {
     Ok(cycles)
 }
 
-/// The model after memmap init (Linux's `mm_init`), before the secondary CPUs come up.
+/// The model after memmap init and the hand-over of what it initialized (Linux's `mm_init` with
+/// `memblock_free_all`), before the secondary CPUs come up.
 pub struct Booted {
     mm: Mm,
+    buddy: Buddy,
     distances: Option<Vec<u8>>,
     boot_cycles: u64,
     fill_cycles: u64,
+    handover_cycles: u64,
+    /// The memmap digest of every pfn but the pending ones, taken before the hand-over.
+    digest_eager: u64,
 }
 
 impl Booted {
@@ -330,18 +335,68 @@ pub fn boot(phys: PhysMem, layout: Layout, opts: &Options, distances: Option<Vec
         println!("{}", l);
     }
     let fill_cycles = fill_reference(&mm);
-    Ok(Booted { mm, distances, boot_cycles, fill_cycles })
+    let mut mm = mm;
+    let pending: Vec<(u64, u64)> = mm.deferred.iter().map(|r| (r.start_pfn, r.end_pfn)).collect();
+    let (digest_eager, _) = mm::verify::memmap_digest_split(&mm, &pending);
+    // memblock_free_all: every initialized free page (the deferred ones come with the workers).
+    let t1 = crate::time::rdtsc();
+    let buddy = Buddy::from_boot_with(&mut mm, distances.as_deref()).map_err(|e| format!("buddy hand-over: {}", e))?;
+    let handover_cycles = crate::time::rdtsc() - t1;
+    Ok(Booted { mm, buddy, distances, boot_cycles, fill_cycles, handover_cycles, digest_eager })
+}
+
+/// `deferred_grow=<MiB>`: before the workers, allocations of that much memory per node with deferred pages
+/// (order-9 blocks, node-local, the node's highest zone, movable), as an early boot allocation would make them:
+/// each that finds its zone empty grows it (`Buddy::alloc_pages_growing`, `deferred_grow_zone`). Prints what grew;
+/// returns the blocks, which are freed once the workers are done.
+fn deferred_grow(mm: &mut Mm, buddy: &mut Buddy, mib: u64) -> Result<Vec<u64>, String> {
+    let mut blocks = Vec::new();
+    let nodes: Vec<u32> = {
+        let mut v: Vec<u32> = mm.deferred.iter().map(|r| r.nid).collect();
+        v.dedup();
+        v
+    };
+    for nid in nodes {
+        let before: u64 = mm.deferred.iter().filter(|r| r.nid == nid).map(|r| r.end_pfn - r.start_pfn).sum();
+        let count = mib * 256 / 512;
+        for i in 0..count {
+            match buddy.alloc_pages_growing(mm, 9, ZoneType::Movable, nid, mm::sparse::migratetype::MOVABLE) {
+                Ok(pfn) => blocks.push(pfn),
+                Err(e) => return Err(format!("deferred_grow: node {}: block {} of {}: {}", nid, i, count, e)),
+            }
+        }
+        let after: u64 = mm.deferred.iter().filter(|r| r.nid == nid).map(|r| r.end_pfn - r.start_pfn).sum();
+        println!(
+            "memlab: deferred_grow_zone: node {}: {} MiB in order-9 blocks before the workers; {} pages grown, first_deferred_pfn {}",
+            nid,
+            mib,
+            before - after,
+            mm.first_deferred_pfn.get(nid as usize).copied().flatten().map_or("none".into(), |f| format!("{:#x}", f))
+        );
+    }
+    Ok(blocks)
 }
 
 /// Deferred struct page init on every CPU, the hand-over to the buddy allocator, the walkers, the verifier, the
 /// report and the `@@summary` line (with the bring-up's `smp` facts).
-pub fn finish(booted: Booted, smp: &crate::smp::BringUp) -> Result<(), String> {
-    let Booted { mut mm, distances, boot_cycles, fill_cycles } = booted;
+pub fn finish(booted: Booted, smp: &crate::smp::BringUp, opts: &Options) -> Result<(), String> {
+    let Booted { mut mm, mut buddy, distances, boot_cycles, fill_cycles, mut handover_cycles, digest_eager } = booted;
+    let grown = match opts.deferred_grow_mib {
+        Some(mib) if !mm.deferred.is_empty() => deferred_grow(&mut mm, &mut buddy, mib)?,
+        _ => Vec::new(),
+    };
+    // The workers write what is still pending (a grown zone's pages went to the allocator already).
+    let pending: Vec<(u64, u64)> = mm.deferred.iter().map(|r| (r.start_pfn, r.end_pfn)).collect();
     let deferred_cycles = deferred_init(&mut mm)?;
-    let memmap_digest = mm::verify::memmap_digest(&mm);
+    let (_, digest_deferred) = mm::verify::memmap_digest_split(&mm, &pending);
+    // Equal to eager init's digest unless zones grew (their pages were handed over before this digest).
+    let memmap_digest = digest_eager.wrapping_add(digest_deferred);
     let t1 = crate::time::rdtsc();
-    let buddy = Buddy::from_boot_with(&mut mm, distances.as_deref()).map_err(|e| format!("buddy hand-over: {}", e))?;
-    let handover_cycles = crate::time::rdtsc() - t1;
+    buddy.free_deferred(&mut mm, &pending).map_err(|e| format!("deferred hand-over: {}", e))?;
+    for pfn in grown {
+        buddy.free_pages(&mut mm, pfn, 9).map_err(|e| format!("deferred_grow: freeing {:#x}: {}", pfn, e))?;
+    }
+    handover_cycles += crate::time::rdtsc() - t1;
     // /proc/zoneinfo, pagetypeinfo, buddyinfo, memory blocks and kpageflags as Linux 6.1 would show them, in
     // the dump format of memlab's guest agent (`memlab diff` compares the two).
     for l in mm::procfs::dump_lines(&mm, &buddy, "boot") {

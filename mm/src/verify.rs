@@ -303,21 +303,42 @@ fn check_promise(mm: &Mm, ver: &mut Verification) {
     }
 }
 
-/// A digest of every struct page of every valid section (FNV-1a over the 64-byte pages in pfn order, a uniform
-/// section's template counted for each of its pfns): equal digests, equal memmaps. Proves deferred init equal to
-/// eager init in the kernel (`@@summary` `"memmap_digest"`).
+/// A digest of every struct page of every valid section: the wrapping sum over pfns of an FNV-1a hash (with a
+/// splitmix64 finalizer) of the pfn and its 64-byte struct page (a uniform section's template counted for each of its pfns). Equal digests, equal
+/// memmaps. A sum, so it adds up from parts taken at different times ([`memmap_digest_split`]): deferred init
+/// proves itself equal to eager init in the kernel (`@@summary` `"memmap_digest"`) with the eager part taken
+/// before the hand-over and the deferred part after the workers.
 pub fn memmap_digest(mm: &crate::model::Mm) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let (outside, inside) = memmap_digest_split(mm, &[]);
+    outside.wrapping_add(inside)
+}
+
+/// [`memmap_digest`] in two parts: the pfns outside the sorted, disjoint `ranges`, and those inside.
+pub fn memmap_digest_split(mm: &crate::model::Mm, ranges: &[(u64, u64)]) -> (u64, u64) {
+    let (mut outside, mut inside) = (0u64, 0u64);
+    let mut next = 0;
     for nr in mm.sparse.valid_sections() {
         let start = section_nr_to_pfn(nr);
         for pfn in start..start + PAGES_PER_SECTION {
-            if let Some(p) = mm.sparse.pfn_to_page(pfn) {
-                let counts = (p.refcount as u32 as u64) << 32 | p.mapcount as u32 as u64;
-                for w in [p.flags, p.lru_next, p.lru_prev, p.mapping, p.index, p.private, counts] {
-                    h = (h ^ w).wrapping_mul(0x0000_0100_0000_01b3);
-                }
+            let Some(p) = mm.sparse.pfn_to_page(pfn) else { continue };
+            let counts = (p.refcount as u32 as u64) << 32 | p.mapcount as u32 as u64;
+            let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+            for w in [pfn, p.flags, p.lru_next, p.lru_prev, p.mapping, p.index, p.private, counts] {
+                h = (h ^ w).wrapping_mul(0x0000_0100_0000_01b3);
+            }
+            // FNV's low bits see only the words' low bits: a finalizer (splitmix64's) mixes every bit into all.
+            h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            h ^= h >> 31;
+            while ranges.get(next).is_some_and(|&(_, e)| e <= pfn) {
+                next += 1;
+            }
+            if ranges.get(next).is_some_and(|&(s, _)| s <= pfn) {
+                inside = inside.wrapping_add(h);
+            } else {
+                outside = outside.wrapping_add(h);
             }
         }
     }
-    h
+    (outside, inside)
 }

@@ -142,6 +142,124 @@ fn a_layout_with_a_deferred_tail_per_node() {
     assert_eq!(d.first_deferred_pfn, vec![Some(2 * PAGES_PER_SECTION), Some(4 * g + PAGES_PER_SECTION)]);
     assert!(d.deferred.iter().map(|r| r.end_pfn - r.start_pfn).sum::<u64>() > 4 * g);
     let mut d = d;
-    assert!(matches!(mm::buddy::Buddy::from_boot(&mut d), Err(mm::buddy::BuddyError::DeferredPending { .. })));
+    // The allocator built before the workers holds every free page but the pending ones.
+    let pending: u64 = d.deferred.iter().map(|r| r.end_pfn - r.start_pfn).sum();
+    let partial = mm::buddy::Buddy::from_boot(&mut d).unwrap().total_free_pages();
+    let mut e = boot(&memory, POLICIES[0], false).unwrap();
+    assert_eq!(partial + pending, mm::buddy::Buddy::from_boot(&mut e).unwrap().total_free_pages());
     compare(&memory, 2).unwrap();
+}
+
+/// The free blocks as (pfn, order, node, zone), sorted: after everything is freed, the fully merged shape.
+fn shape(b: &mm::buddy::Buddy, m: &Mm) -> Vec<(u64, u32, u32, mm::zones::ZoneType)> {
+    let mut v: Vec<_> = b.free_blocks(m).iter().map(|f| (f.pfn, f.order, f.nid, f.zone)).collect();
+    v.sort_unstable();
+    v
+}
+
+/// `deferred_grow_zone`: the allocator is built before the workers (`memblock_free_all` takes the eager part),
+/// allocations of `order` preferring every node in turn exhaust it and grow zones with deferred pages, the
+/// workers then write what is still pending and hand it over. Every check holds throughout, grown pages are
+/// counted once, `first_deferred_pfn` stays section aligned below every pending pfn of its node, and once all is
+/// freed the allocator equals eager init's: managed pages per zone, free pages, the merged free-block shape.
+fn grow_then_workers(memory: &[MemRange], order: u32, threads: usize) -> Result<(), TestCaseError> {
+    use mm::buddy::{AllocError, Buddy};
+    for &p in POLICIES.iter().filter(|p| !HOLE_INIT_WRITES_MEMORY.contains(&p.name())) {
+        let Some(mut eager) = boot(memory, p, false) else { return Ok(()) };
+        let Ok(be) = Buddy::from_boot(&mut eager) else { continue };
+        let mut d = boot(memory, p, true).expect("deferred boots where eager does");
+        let pending0: u64 = d.deferred.iter().map(|r| r.end_pfn - r.start_pfn).sum();
+        let mut b = Buddy::from_boot(&mut d).expect("the partial hand-over");
+        prop_assert_eq!(b.total_free_pages() + pending0, be.total_free_pages(), "{}", p.name());
+        let nodes = d.zones.nodes.len() as u32;
+        let mut live = Vec::new();
+        'fill: for round in 0.. {
+            let nid = round % nodes.max(1);
+            let before = d.deferred.iter().map(|r| r.end_pfn - r.start_pfn).sum::<u64>();
+            match b.alloc_pages_growing(&mut d, order, mm::zones::ZoneType::Movable, nid, migratetype::MOVABLE) {
+                Ok(pfn) => live.push(pfn),
+                Err(AllocError::NoMemory { .. }) => {
+                    if (0..nodes).all(|n| {
+                        b.alloc_pages_growing(&mut d, order, mm::zones::ZoneType::Movable, n, migratetype::MOVABLE)
+                            .map(|pfn| live.push(pfn))
+                            .is_err()
+                    }) {
+                        break 'fill;
+                    }
+                }
+                Err(e) => return Err(TestCaseError::fail(format!("{}: {}", p.name(), e))),
+            }
+            let after = d.deferred.iter().map(|r| r.end_pfn - r.start_pfn).sum::<u64>();
+            prop_assert!(after <= before);
+            for (nid, f) in d.first_deferred_pfn.iter().enumerate() {
+                if let Some(f) = f {
+                    prop_assert_eq!(f % PAGES_PER_SECTION, 0);
+                    prop_assert!(d.deferred.iter().filter(|r| r.nid == nid as u32).all(|r| r.start_pfn >= *f));
+                }
+            }
+        }
+        b.check(&d).map_err(|e| TestCaseError::fail(format!("{}: {}", p.name(), e)))?;
+        let grown = pending0 - d.deferred.iter().map(|r| r.end_pfn - r.start_pfn).sum::<u64>();
+        // With every free page taken and nothing left to grow, nothing is pending that an order-`order` block
+        // could use.
+        let rest: Vec<(u64, u64)> = d.deferred.iter().map(|r| (r.start_pfn, r.end_pfn)).collect();
+        let written = run_workers(&mut d, threads);
+        prop_assert_eq!(written + grown, pending0, "{}: grown + written = pending", p.name());
+        b.free_deferred(&mut d, &rest).map_err(|e| TestCaseError::fail(format!("{}", e)))?;
+        for pfn in live {
+            b.free_pages(&mut d, pfn, order).map_err(|e| TestCaseError::fail(format!("{}", e)))?;
+        }
+        b.check(&d).map_err(|e| TestCaseError::fail(format!("{}: {}", p.name(), e)))?;
+        prop_assert_eq!(b.total_free_pages(), be.total_free_pages(), "{}", p.name());
+        prop_assert_eq!(b.total_managed_pages(), be.total_managed_pages(), "{}", p.name());
+        prop_assert_eq!(b.all_zone_counts(), be.all_zone_counts(), "{}", p.name());
+        prop_assert_eq!(shape(&b, &d), shape(&be, &eager), "{}: merged free blocks", p.name());
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 10, ..ProptestConfig::default() })]
+
+    #[test]
+    fn grown_zones_then_workers_equal_eager_init(
+        memory in common::layout_strategy(6, 3 * PAGES_PER_SECTION, 3, 2),
+        order in prop::sample::select(vec![0u32, 3, 9, 10]),
+        threads in 1usize..3,
+    ) {
+        grow_then_workers(&memory, order, threads)?;
+    }
+}
+
+/// A node whose eager part is one section: allocations preferring it grow its Normal zone a section at a time
+/// before falling back to the other node (Linux's `get_page_from_freelist` grows the zone it is trying).
+#[test]
+fn an_allocation_grows_its_own_node_before_falling_back() {
+    use mm::buddy::Buddy;
+    use mm::zones::ZoneType;
+    let g = 0x40000;
+    let memory = [
+        MemRange { start_pfn: 1, end_pfn: 0x9f, nid: 0 },
+        MemRange { start_pfn: 0x100, end_pfn: 3 * g, nid: 0 },
+        MemRange { start_pfn: 5 * g, end_pfn: 7 * g, nid: 1 },
+    ];
+    let mut d = boot(&memory, POLICIES[0], true).unwrap();
+    assert_eq!(d.first_deferred_pfn[1], Some(5 * g + PAGES_PER_SECTION));
+    let mut b = Buddy::from_boot(&mut d).unwrap();
+    let eager_part = b.zone_counts(1, ZoneType::Normal).unwrap().free_pages;
+    assert_eq!(eager_part, PAGES_PER_SECTION);
+    let mut got = Vec::new();
+    // Twice the eager part in order-9 blocks, all from node 1.
+    for _ in 0..2 * PAGES_PER_SECTION / 512 {
+        let pfn = b.alloc_pages_growing(&mut d, 9, ZoneType::Normal, 1, migratetype::MOVABLE).unwrap();
+        assert!((5 * g..7 * g).contains(&pfn), "{pfn:#x} is not node 1's");
+        got.push(pfn);
+    }
+    // One section grown: the quota of an order-9 allocation rounded up to a section.
+    assert_eq!(d.first_deferred_pfn[1], Some(5 * g + 2 * PAGES_PER_SECTION));
+    assert_eq!(b.zone_counts(1, ZoneType::Normal).unwrap().managed_pages, 2 * PAGES_PER_SECTION);
+    b.check(&d).unwrap();
+    // The same with the plain allocator falls back to node 0 instead.
+    let pfn = b.alloc_pages(&mut d, 9, ZoneType::Normal, 1, migratetype::MOVABLE).unwrap();
+    assert!(pfn < 3 * g, "{pfn:#x}");
 }

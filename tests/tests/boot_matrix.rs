@@ -573,6 +573,31 @@ fn deferred_init_memmap_equals_eager_init() {
     });
 }
 
+/// `deferred_grow=512`: before the workers, 512 MiB of order-9 blocks per node with deferred pages find their
+/// zones empty and grow them (`deferred_grow_zone`); after the workers and the frees, the allocator holds what an
+/// eager boot's holds, zone by zone, and every self-test passes.
+#[test]
+fn deferred_grow_zone_before_the_workers() {
+    let eager = boot_run(&config("numa2", Firmware::Bios, "deferred_init=off"));
+    let grow = boot_run(&config("numa2", Firmware::Bios, "deferred_grow=512"));
+    for o in [&eager, &grow] {
+        assert_eq!(o.status, RunStatus::Passed, "{}", describe(o));
+    }
+    let lines: Vec<&str> = grow.serial.lines().filter(|l| l.starts_with("memlab: deferred_grow_zone: node ")).collect();
+    assert_eq!(lines.len(), 2, "{}", describe(&grow));
+    for l in &lines {
+        let grown: u64 =
+            l.split("; ").nth(1).and_then(|p| p.split(' ').next()).and_then(|n| n.parse().ok()).unwrap_or(0);
+        // 512 MiB = 131072 pages beyond a one-section eager part: whole sections of 32768 pages grew.
+        assert!(grown > 0 && grown % 32768 == 0, "{l}");
+    }
+    let summary =
+        |o: &RunOutcome| -> serde_json::Value { serde_json::from_str(&o.log.summary_json[0]).unwrap_or_default() };
+    let (e, g) = (summary(&eager), summary(&grow));
+    assert_eq!(e["buddy"], g["buddy"], "free and managed pages");
+    assert_eq!(e["zones"], g["zones"], "zones: spanned, present, managed");
+}
+
 /// A CPU that never answers (`smp_nostart=<APIC id>`: INIT without startup IPIs) is named by Linux's line and
 /// memlab's with its APIC id after the answer timeout; the others come up and run the deferred init, the node
 /// left without a CPU (node 1 of node-in-section with `maxcpus=3` and CPU 2 silent) is done by another node's

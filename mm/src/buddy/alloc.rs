@@ -37,15 +37,24 @@ impl<'m> Allocator<'m> {
             if b.zones[zi].zone_type > highest_zone {
                 continue;
             }
-            let mut lz = self.lock_zone(zi);
-            let mut cx = ZoneCx::new(self, zi, &mut lz.area, &mut lz.pages);
-            // The page comes back with post_alloc_hook done (refcount 1, order kept: see the module documentation).
-            if let Some(pfn) = cx.rmqueue(order, mt).map_err(|pfn| AllocError::Corrupted { pfn })? {
-                cx.area.allocated_pages += 1 << order;
+            if let Some(pfn) = self.alloc_in_zone(zi, order, mt)? {
                 return Ok(pfn);
             }
         }
         Err(AllocError::NoMemory { order, highest_zone, nid: preferred_nid })
+    }
+
+    /// One zone's try of `get_page_from_freelist` (`rmqueue` under the zone's lock): `None` when the zone has no
+    /// block of `order` for `mt`, even by stealing.
+    pub(super) fn alloc_in_zone(&self, zi: usize, order: u32, mt: u64) -> Result<Option<u64>, AllocError> {
+        let mut lz = self.lock_zone(zi);
+        let mut cx = ZoneCx::new(self, zi, &mut lz.area, &mut lz.pages);
+        // The page comes back with post_alloc_hook done (refcount 1, order kept: see the module documentation).
+        let pfn = cx.rmqueue(order, mt).map_err(|pfn| AllocError::Corrupted { pfn })?;
+        if pfn.is_some() {
+            cx.area.allocated_pages += 1 << order;
+        }
+        Ok(pfn)
     }
 
     /// The node and zone `pfn`'s struct page is linked to (`page_to_nid`, `page_zonenum`), if the allocator

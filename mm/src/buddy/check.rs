@@ -6,7 +6,7 @@ use super::{Buddy, FreeBlock, NR_MIGRATETYPES, NR_ORDERS};
 use crate::consts::*;
 use crate::model::Mm;
 use crate::page::{zone_id_of_flags, PageType, LIST_HEAD_BIT};
-use crate::zones::ZoneType;
+use crate::zones::{ZoneType, MAX_NR_ZONES};
 use ::alloc::vec;
 use ::alloc::vec::Vec;
 use core::fmt;
@@ -197,9 +197,23 @@ impl Buddy {
                 _ => spans.push((r.start_pfn, r.end_pfn)),
             }
         }
+        // Pages whose struct page init is still deferred are not the allocator's yet (their memmap is poisoned).
+        let mut pending = mm.deferred.iter().peekable();
+        let mut pending_seen = vec![0u64; n];
         for r in spans.iter().map(|&(start_pfn, end_pfn)| crate::zones::PfnRange { start_pfn, end_pfn }) {
             let mut pfn = r.start_pfn;
             while pfn < r.end_pfn {
+                while pending.peek().is_some_and(|d| d.end_pfn <= pfn) {
+                    pending.next();
+                }
+                if let Some(d) = pending.peek().filter(|d| d.start_pfn <= pfn) {
+                    let end = d.end_pfn.min(r.end_pfn);
+                    if let Some(c) = pending_seen.get_mut(d.nid as usize * MAX_NR_ZONES + d.zone.index()) {
+                        *c += end - pfn;
+                    }
+                    pfn = end;
+                    continue;
+                }
                 if !mm.sparse.pfn_is_online(pfn) && mm.sparse.pfn_valid(pfn) {
                     // Hot-added memory that is not online (or was offlined): not the allocator's; its memmap is
                     // poisoned on purpose. Skip to the next section.
@@ -284,7 +298,7 @@ impl Buddy {
         // A policy that relinks memory pages (span-extend) moves pages between zones: then only the totals of
         // allocated + free + reserved and present can be compared.
         let exact = mm.policy.promise().memory_links_exact;
-        let seen: u64 = (0..n).map(|zi| alloc_seen[zi] + free_seen[zi] + reserved_seen[zi]).sum();
+        let seen: u64 = (0..n).map(|zi| alloc_seen[zi] + free_seen[zi] + reserved_seen[zi] + pending_seen[zi]).sum();
         let present: u64 = self.zones.iter().map(|z| z.present_pages).sum();
         if seen != present {
             return Err(self.cerr(CheckKind::Present, usize::MAX, 0, 0, present, seen));
@@ -297,7 +311,7 @@ impl Buddy {
             if free_seen[zi] != free {
                 return Err(self.cerr(CheckKind::FreePages, zi, 0, 0, free_seen[zi], free));
             }
-            let total = alloc_seen[zi] + free_seen[zi] + reserved_seen[zi];
+            let total = alloc_seen[zi] + free_seen[zi] + reserved_seen[zi] + pending_seen[zi];
             if exact && total != z.present_pages {
                 return Err(self.cerr(CheckKind::Present, zi, 0, 0, z.present_pages, total));
             }

@@ -21,8 +21,11 @@ pub enum BuddyError {
     NoZone { pfn: u64, nid: u32 },
     /// A memory page is linked to a zone that does not span it (Linux's `bad_range`).
     OutsideLinkedZone { pfn: u64, nid: u32, zone: ZoneType },
-    /// Deferred struct page init has not run yet: `pages` struct pages are still pending (`Mm::deferred_init`).
-    DeferredPending { pages: u64 },
+    /// Pages handed over as deferred (`Buddy::free_deferred`) are still pending: their struct pages were never
+    /// written by the workers.
+    DeferredPending { pfn: u64 },
+    /// Deferred init of a grown range broke the pageblock invariant (`vm_debug=panic`).
+    Pageblock(crate::usemap::Violation),
 }
 
 impl fmt::Display for BuddyError {
@@ -34,9 +37,10 @@ impl fmt::Display for BuddyError {
             BuddyError::Sparse(e) => write!(f, "buddy: {}", e),
             BuddyError::NoStructPage { pfn } => write!(f, "buddy: memory pfn {:#x} has no struct page", pfn),
             BuddyError::Poisoned { pfn } => write!(f, "buddy: memory pfn {:#x} is uninitialized (poisoned)", pfn),
-            BuddyError::DeferredPending { pages } => {
-                write!(f, "buddy: {} struct pages are still deferred; run the deferred init first", pages)
+            BuddyError::DeferredPending { pfn } => {
+                write!(f, "buddy: pfn {:#x} is still deferred; its struct page was never initialized", pfn)
             }
+            BuddyError::Pageblock(v) => write!(f, "buddy: deferred_grow_zone: {}", v),
             BuddyError::NoZone { pfn, nid } => {
                 write!(f, "buddy: memory pfn {:#x} is linked to node {}, which does not exist", pfn, nid)
             }
@@ -57,7 +61,7 @@ impl From<SparseError> for BuddyError {
     }
 }
 
-/// A failure of [`Buddy::alloc_pages`](super::Buddy::alloc_pages). Nothing changed.
+/// A failure of [`Buddy::alloc_pages`](super::Buddy::alloc_pages). Nothing changed (but a zone that grew).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AllocError {
     /// `order > MAX_PAGE_ORDER`.
@@ -72,6 +76,8 @@ pub enum AllocError {
     Corrupted { pfn: u64 },
     /// The `Mm` is not the one the allocator was built from.
     OtherMm,
+    /// Growing a zone with deferred pages failed (`Buddy::deferred_grow_zone`).
+    Grow(BuddyError),
 }
 
 impl fmt::Display for AllocError {
@@ -95,6 +101,7 @@ impl fmt::Display for AllocError {
                 write!(f, "alloc_pages: free list names pfn {:#x} without struct page", pfn)
             }
             AllocError::OtherMm => write!(f, "alloc_pages: the memory model is not the allocator's"),
+            AllocError::Grow(e) => write!(f, "alloc_pages: growing a zone with deferred pages: {}", e),
         }
     }
 }

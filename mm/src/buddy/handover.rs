@@ -19,12 +19,11 @@ impl Buddy {
     }
 
     /// `memblock_free_all` with an optional SLIT-like, row-major `nodes * nodes` distance matrix. See the
-    /// module documentation. Sections of a compressed boot that hold memory get a real memmap first.
+    /// module documentation. Sections of a compressed boot that hold memory get a real memmap first. Pages whose
+    /// struct page init is still deferred (`Mm::deferred`) are left out, as Linux's `deferred_init_pages` leaves
+    /// them out of `memblock_free_all`; they come later through [`Buddy::free_deferred`] or
+    /// [`Buddy::deferred_grow_zone`].
     pub fn from_boot_with(mm: &mut Mm, distance: Option<&[u8]>) -> Result<Buddy, BuddyError> {
-        let pending: u64 = mm.deferred.iter().map(|r| r.end_pfn - r.start_pfn).sum();
-        if pending > 0 {
-            return Err(BuddyError::DeferredPending { pages: pending });
-        }
         let nr_nodes = mm.zones.nodes.len();
         let distance = match distance {
             Some(d) if d.len() != nr_nodes * nr_nodes => {
@@ -79,7 +78,12 @@ impl Buddy {
                 a = b;
             }
         }
-        buddy.hand_over(mm, &ranges)?;
+        let pending: Vec<(u64, u64)> = mm.deferred.iter().map(|r| (r.start_pfn, r.end_pfn)).collect();
+        let mut eager = Vec::with_capacity(ranges.len());
+        for (a, b) in ranges {
+            crate::deferred::split_by(&pending, a, b, |s, e| eager.push((s, e)), |_, _| {});
+        }
+        buddy.hand_over(mm, &eager)?;
         buddy.sparse_id = mm.sparse.id();
         Ok(buddy)
     }

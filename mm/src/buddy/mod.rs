@@ -85,6 +85,7 @@ use crate::zones::{ZoneType, MAX_NR_ZONES};
 
 mod alloc;
 mod check;
+mod deferred;
 mod errors;
 mod fallback;
 mod free;

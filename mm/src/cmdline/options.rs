@@ -74,6 +74,9 @@ pub struct Options {
     /// pages as Linux 6.1 does and initialize them on every CPU after the secondary CPUs are up
     /// (`mm::deferred`); `off`: every struct page during memmap init.
     pub deferred_init: bool,
+    /// `deferred_grow=<MiB>`: before the deferred workers run, allocate this much per node with deferred pages
+    /// (order-9 blocks, node-local), growing zones that run out (`deferred_grow_zone`); freed after the workers.
+    pub deferred_grow_mib: Option<u64>,
     /// `nr_cpus=`: at most this many CPUs possible (`nr_cpu_ids`).
     pub nr_cpus: Option<u32>,
     /// `maxcpus=`: at most this many CPUs brought up at boot (0: the boot CPU, and no hotplug CPUs).
@@ -107,6 +110,7 @@ impl Default for Options {
             online_policy: OnlinePolicy::Auto,
             stress_secs: None,
             deferred_init: true,
+            deferred_grow_mib: None,
             nr_cpus: None,
             maxcpus: None,
             smp_nostart: None,
@@ -243,6 +247,20 @@ pub const KEYS: &[Key] = &[
         set: |o, v| {
             o.deferred_init = v.as_str() == Some("on");
             Ok(())
+        },
+    },
+    Key {
+        spec: KeySpec::new(
+            "deferred_grow",
+            ValueKind::Integer,
+            "MiB per node allocated before the deferred workers run, growing zones (deferred_grow_zone)",
+        ),
+        set: |o, v| match v.as_u64() {
+            Some(n @ 1..=65536) => {
+                o.deferred_grow_mib = Some(n);
+                Ok(())
+            }
+            _ => Err("an integer from 1 to 65536 (MiB)"),
         },
     },
     Key {
