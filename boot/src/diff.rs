@@ -418,25 +418,49 @@ fn memory_blocks(d: &mut Diff, l: &Dump, m: &Dump) {
 }
 
 /// The CPUs each node brought up, from `announce_cpu`'s `.... node  #N, CPUs:  #a #b` lines: `node N: CPUs a b`
-/// per line, `; ` between lines (`none` without secondary CPUs).
+/// per node line, `; ` between them (`none` without secondary CPUs). Linux's continuation (` #b`) can land on a
+/// line of its own when another message comes between (a CPU's `calibrate_delay_direct` lines): such lines, made
+/// only of `#N` words, belong to the node line before them.
 fn booting(serial: &str) -> String {
-    let v: Vec<String> = serial
-        .lines()
-        .filter_map(|l| l.find(".... node ").map(|i| &l[i + ".... node ".len()..]))
-        .filter_map(|rest| {
-            let nums: Vec<&str> = rest
-                .split_whitespace()
+    let mut v: Vec<(String, Vec<String>)> = Vec::new();
+    let mut inside = false;
+    for l in serial.lines() {
+        // Without the `[    0.569613] ` timestamp.
+        let text = match l.trim_start().strip_prefix('[').and_then(|r| r.split_once(']')) {
+            Some((_, rest)) => rest,
+            None => l,
+        };
+        if text.contains("x86: Booting SMP configuration:") {
+            inside = true;
+            continue;
+        }
+        if !inside {
+            continue;
+        }
+        if text.contains("smp: Brought up ") {
+            break;
+        }
+        let cpus = |t: &str| -> Vec<String> {
+            t.split_whitespace()
                 .filter(|w| w.starts_with('#'))
-                .map(|w| w.trim_start_matches('#').trim_end_matches(','))
-                .collect();
-            let (node, cpus) = nums.split_first()?;
-            Some(format!("node {}: CPUs {}", node, cpus.join(" ")))
-        })
-        .collect();
+                .map(|w| w.trim_start_matches('#').trim_end_matches(',').to_string())
+                .collect()
+        };
+        if let Some(i) = text.find(".... node ") {
+            let nums = cpus(&text[i + ".... node ".len()..]);
+            if let Some((node, rest)) = nums.split_first() {
+                v.push((node.clone(), rest.to_vec()));
+            }
+        } else if !text.trim().is_empty() && text.split_whitespace().all(|w| w.starts_with('#')) {
+            if let Some(last) = v.last_mut() {
+                last.1.extend(cpus(text));
+            }
+        }
+    }
     if v.is_empty() {
         "none".to_string()
     } else {
-        v.join("; ")
+        v.iter().map(|(n, c)| format!("node {}: CPUs {}", n, c.join(" "))).collect::<Vec<_>>().join("; ")
     }
 }
 
@@ -629,5 +653,11 @@ mod tests {
         assert_eq!(booting(linux), "node 0: CPUs 1; node 1: CPUs 2 3");
         assert_eq!(booting(linux), booting(memlab));
         assert_eq!(booting("smp: Brought up 1 node, 1 CPU\n"), "none");
+        // A continuation split off by other messages (Debian's 6.1 on node-in-section).
+        let split = "[    0.569141] x86: Booting SMP configuration:\n[    0.569613] .... node  #0, CPUs:      #1\n\
+                     [    0.000000] calibrate_delay_direct() dropping max bogoMips estimate 2 = 42085889\n[    0.691701] \n\
+                     [    0.693935] .... node  #1, CPUs:   #2\n[    0.786868]  #3\n\
+                     [    0.912216] smp: Brought up 2 nodes, 4 CPUs\n";
+        assert_eq!(booting(split), "node 0: CPUs 1; node 1: CPUs 2 3");
     }
 }

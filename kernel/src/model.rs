@@ -416,7 +416,8 @@ pub fn finish(booted: Booted, smp: &crate::smp::BringUp, opts: &Options) -> Resu
     for l in mm::report::verify_lines(&mm, &verification) {
         println!("{}", l);
     }
-    let tsc_khz = crate::time::tsc_khz();
+    // The TSC rate from CPUID, else measured against the PIT once per boot (QEMU's CPU models report none).
+    let tsc_khz = Some(crate::time::tsc_khz_or_calibrate().0);
     let pages: u64 = mm.sparse.valid_sections().count() as u64 * mm::consts::PAGES_PER_SECTION;
     let free = buddy.total_free_pages();
     println!(

@@ -71,10 +71,12 @@ pub fn pit_calibrate_tsc_khz(ms: u64) -> u64 {
     t / ms
 }
 
-/// The TSC rate in kHz and where it came from: CPUID when the CPU reports it, else the PIT over 20 ms.
+/// The TSC rate in kHz and where it came from: CPUID when the CPU reports it, else the PIT over 20 ms, measured
+/// once per boot (the first call).
 pub fn tsc_khz_or_calibrate() -> (u64, &'static str) {
-    match tsc_khz() {
+    static RATE: spin::Once<(u64, &'static str)> = spin::Once::new();
+    *RATE.call_once(|| match tsc_khz() {
         Some(k) if k > 0 => (k, "cpuid"),
         _ => (pit_calibrate_tsc_khz(20).max(1), "pit"),
-    }
+    })
 }

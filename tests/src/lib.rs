@@ -141,7 +141,9 @@ pub fn describe(o: &RunOutcome) -> String {
 
 /// The cross-check of two substrates: the simulator, replaying the kernel's printed map (its `Early memory node
 /// ranges`) under the kernel's policy, must print the same unavailable-ranges lines and find the same counts
-/// of every verifier finding as the kernel did in guest RAM. Returns the number of findings compared.
+/// of every verifier finding as the kernel did in guest RAM, with deferred struct page init as the kernel ran it
+/// (on unless its command line says `deferred_init=off`: a policy whose hole init writes memory pages leaves them
+/// to the deferred workers). Returns the number of findings compared.
 pub fn cross_check(o: &RunOutcome) -> u64 {
     let Some(json) = o.log.summary_json.first() else { panic!("no @@summary line to cross-check: {}", describe(o)) };
     let field = |key: &str| -> Option<&str> {
@@ -151,7 +153,12 @@ pub fn cross_check(o: &RunOutcome) -> u64 {
         Some(rest[..end].trim_matches('"'))
     };
     let policy = field("policy").unwrap_or_else(|| panic!("no policy in the summary: {}", describe(o)));
-    let opts = boot::sim::SimOptions { policy: policy.to_string(), ..boot::sim::SimOptions::default() };
+    let deferred_off = o
+        .serial
+        .lines()
+        .any(|l| l.starts_with("Command line:") && l.split_whitespace().any(|w| w == "deferred_init=off"));
+    let threads = if deferred_off { None } else { Some(1) };
+    let opts = boot::sim::SimOptions { policy: policy.to_string(), threads, ..boot::sim::SimOptions::default() };
     let r = boot::sim::simulate(&o.serial, &opts).unwrap_or_else(|e| panic!("the simulator rejects the log: {e}"));
     let kernel_lines: Vec<String> =
         o.serial.lines().map(str::trim_end).filter(|l| l.contains("in unavailable ranges")).map(String::from).collect();
