@@ -337,7 +337,7 @@ pub fn boot(phys: PhysMem, layout: Layout, opts: &Options, distances: Option<Vec
     let fill_cycles = fill_reference(&mm);
     let mut mm = mm;
     let pending: Vec<(u64, u64)> = mm.deferred.iter().map(|r| (r.start_pfn, r.end_pfn)).collect();
-    let (digest_eager, _) = mm::verify::memmap_digest_split(&mm, &pending);
+    let digest_eager = mm::verify::memmap_digest_part(&mm, &pending, false);
     // memblock_free_all: every initialized free page (the deferred ones come with the workers).
     let t1 = crate::time::rdtsc();
     let buddy = Buddy::from_boot_with(&mut mm, distances.as_deref()).map_err(|e| format!("buddy hand-over: {}", e))?;
@@ -388,11 +388,12 @@ pub fn finish(booted: Booted, smp: &crate::smp::BringUp, opts: &Options) -> Resu
     // The workers write what is still pending (a grown zone's pages went to the allocator already).
     let pending: Vec<(u64, u64)> = mm.deferred.iter().map(|r| (r.start_pfn, r.end_pfn)).collect();
     let deferred_cycles = deferred_init(&mut mm)?;
-    let (_, digest_deferred) = mm::verify::memmap_digest_split(&mm, &pending);
+    let digest_deferred = mm::verify::memmap_digest_part(&mm, &pending, true);
     // Equal to eager init's digest unless zones grew (their pages were handed over before this digest).
     let memmap_digest = digest_eager.wrapping_add(digest_deferred);
     let t1 = crate::time::rdtsc();
     buddy.free_deferred(&mut mm, &pending).map_err(|e| format!("deferred hand-over: {}", e))?;
+    let deferred_free_cycles = crate::time::rdtsc() - t1;
     for pfn in grown {
         buddy.free_pages(&mut mm, pfn, 9).map_err(|e| format!("deferred_grow: freeing {:#x}: {}", pfn, e))?;
     }
@@ -443,7 +444,7 @@ pub fn finish(booted: Booted, smp: &crate::smp::BringUp, opts: &Options) -> Resu
     summary.pop();
     summary.push_str(&format!(",\"overhead\":{}", mm::report::overhead_json(&mm)));
     summary.push_str(&format!(
-        ",\"buddy\":{{\"free_pages\":{},\"managed_pages\":{}}},\"walkers\":[{}],\"timing\":{{\"memmap_init_cycles\":{},\"fill_cycles\":{},\"handover_cycles\":{},\"deferred_cycles\":{},\"tsc_khz\":{}}},\"memmap_digest\":\"{:#018x}\",\"smp\":{}}}",
+        ",\"buddy\":{{\"free_pages\":{},\"managed_pages\":{}}},\"walkers\":[{}],\"timing\":{{\"memmap_init_cycles\":{},\"fill_cycles\":{},\"handover_cycles\":{},\"deferred_cycles\":{},\"deferred_free_cycles\":{},\"tsc_khz\":{}}},\"memmap_digest\":\"{:#018x}\",\"smp\":{}}}",
         free,
         buddy.total_managed_pages(),
         walks
@@ -469,6 +470,7 @@ pub fn finish(booted: Booted, smp: &crate::smp::BringUp, opts: &Options) -> Resu
         fill_cycles,
         handover_cycles,
         deferred_cycles,
+        deferred_free_cycles,
         tsc_khz.map_or(String::from("null"), |k| format!("{}", k)),
         memmap_digest,
         smp.json()

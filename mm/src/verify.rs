@@ -315,11 +315,23 @@ pub fn memmap_digest(mm: &crate::model::Mm) -> u64 {
 
 /// [`memmap_digest`] in two parts: the pfns outside the sorted, disjoint `ranges`, and those inside.
 pub fn memmap_digest_split(mm: &crate::model::Mm, ranges: &[(u64, u64)]) -> (u64, u64) {
-    let (mut outside, mut inside) = (0u64, 0u64);
+    (memmap_digest_part(mm, ranges, false), memmap_digest_part(mm, ranges, true))
+}
+
+/// [`memmap_digest`] over the pfns inside the sorted, disjoint `ranges` (`inside`), or over all others. Reads no
+/// struct page of the other part (deferred pages may still be unwritten).
+pub fn memmap_digest_part(mm: &crate::model::Mm, ranges: &[(u64, u64)], inside: bool) -> u64 {
+    let mut sum = 0u64;
     let mut next = 0;
     for nr in mm.sparse.valid_sections() {
         let start = section_nr_to_pfn(nr);
         for pfn in start..start + PAGES_PER_SECTION {
+            while ranges.get(next).is_some_and(|&(_, e)| e <= pfn) {
+                next += 1;
+            }
+            if ranges.get(next).is_some_and(|&(s, _)| s <= pfn) != inside {
+                continue;
+            }
             let Some(p) = mm.sparse.pfn_to_page(pfn) else { continue };
             let counts = (p.refcount as u32 as u64) << 32 | p.mapcount as u32 as u64;
             let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -330,15 +342,8 @@ pub fn memmap_digest_split(mm: &crate::model::Mm, ranges: &[(u64, u64)]) -> (u64
             h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
             h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
             h ^= h >> 31;
-            while ranges.get(next).is_some_and(|&(_, e)| e <= pfn) {
-                next += 1;
-            }
-            if ranges.get(next).is_some_and(|&(s, _)| s <= pfn) {
-                inside = inside.wrapping_add(h);
-            } else {
-                outside = outside.wrapping_add(h);
-            }
+            sum = sum.wrapping_add(h);
         }
     }
-    (outside, inside)
+    sum
 }

@@ -18,6 +18,19 @@ impl<'m> Allocator<'m> {
     /// `free_pages`: gives back a block from [`Allocator::alloc_pages`]. A call that does not name a live
     /// allocation with its order is rejected with a named error and changes nothing. Locks the page's zone.
     pub fn free_pages(&self, pfn: u64, order: u32) -> Result<(), FreeError> {
+        let zi = self.free_zone(pfn, order)?;
+        // The buddy and the next one up are read under the lock (__free_one_page, buddy_merge_likely): start
+        // loading them now.
+        self.sparse.prefetch_buddies(pfn, order, (order + PREFETCH_ORDERS).min(MAX_PAGE_ORDER));
+        let mut lz = self.lock_zone(zi);
+        let mut cx = ZoneCx::new(self, zi, &mut lz.area, &mut lz.pages);
+        let mt = cx.pageblock_mt(pfn);
+        cx.free_checked(pfn, order, mt)
+    }
+
+    /// What a free can check before taking a lock: the order, the alignment, the `Mm`, a struct page, and the
+    /// zone its flags word names (never written while the allocator is shared). Returns that zone's index.
+    pub(super) fn free_zone(&self, pfn: u64, order: u32) -> Result<usize, FreeError> {
         if order > MAX_PAGE_ORDER {
             return Err(FreeError::BadOrder { order });
         }
@@ -35,11 +48,15 @@ impl<'m> Allocator<'m> {
         if zi >= self.buddy.zones.len() {
             return Err(FreeError::NotManaged { pfn });
         }
-        // The buddy and the next one up are read under the lock (__free_one_page, buddy_merge_likely): start
-        // loading them now.
-        self.sparse.prefetch_buddies(pfn, order, (order + PREFETCH_ORDERS).min(MAX_PAGE_ORDER));
-        let mut lz = self.lock_zone(zi);
-        let page = lz.pages.link_mut(pfn).map_err(|pfn| FreeError::NoStructPage { pfn })?;
+        Ok(zi)
+    }
+}
+
+impl ZoneCx<'_, '_, '_> {
+    /// The locked part of `free_pages`: the block must be a live allocation of `order` (else a named error and
+    /// nothing changes), then `free_pages_prepare` and `__free_one_page` with migratetype `mt`.
+    pub(super) fn free_checked(&mut self, pfn: u64, order: u32, mt: u64) -> Result<(), FreeError> {
+        let page = self.pages.link_mut(pfn).map_err(|pfn| FreeError::NoStructPage { pfn })?;
         if page.has_type(PageType::BUDDY) {
             return Err(FreeError::DoubleFree { pfn, free_order: page.private as u32 });
         }
@@ -55,14 +72,10 @@ impl<'m> Allocator<'m> {
         // free_pages_prepare + put_page_testzero.
         page.refcount = 0;
         page.private = 0;
-        let mut cx = ZoneCx::new(self, zi, &mut lz.area, &mut lz.pages);
-        let mt = cx.pageblock_mt(pfn);
-        cx.area.allocated_pages -= 1 << order;
-        cx.free_one_page(pfn, order, mt, false).map_err(|pfn| FreeError::Corrupted { pfn })
+        self.area.allocated_pages -= 1 << order;
+        self.free_one_page(pfn, order, mt, false).map_err(|pfn| FreeError::Corrupted { pfn })
     }
-}
 
-impl ZoneCx<'_, '_, '_> {
     /// `__free_one_page`. See the module documentation.
     pub(super) fn free_one_page(&mut self, mut pfn: u64, mut order: u32, mt: u64, to_tail: bool) -> Result<(), u64> {
         let mut buddy_pfn = pfn;

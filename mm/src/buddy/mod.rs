@@ -92,6 +92,7 @@ mod free;
 mod free_area;
 mod handover;
 mod hotplug;
+mod pcp;
 #[cfg(test)]
 mod tests;
 
@@ -100,6 +101,7 @@ pub use errors::{AllocError, BuddyError, FreeError};
 pub use free_area::FreeArea;
 pub(crate) use free_area::ZoneLock;
 pub use hotplug::OfflineError;
+pub use pcp::{pcp_allowed_order, vm_stat_threshold, zone_batchsize, zone_highsize, PcpSet, PerCpuPages, NR_PCP_LISTS};
 
 /// The allocator shared between CPUs: [`Buddy`] with the [`Mm`] it manages borrowed mutably for `'m`. Every
 /// method takes `&self`; [`crate::zonelock`] says what each locks.

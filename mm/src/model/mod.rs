@@ -321,8 +321,18 @@ impl Mm {
             };
             policy.memmap_init(&mut cx).map_err(MmError::VmBug)?;
         }
-        // Single-pass init: what the policy did not initialize is poisoned (or zeroed) now, never written twice.
-        sparse.fill_unwritten(&mut written);
+        // Single-pass init: what the policy did not initialize is poisoned (or zeroed) now, never written twice;
+        // but the deferred pages of whole MAX_ORDER blocks stay unwritten until the workers write them, as Linux
+        // leaves its deferred struct pages alone (see `Sparse::fill_unwritten`).
+        let mut left = Vec::new();
+        for r in &pending {
+            let block = 1u64 << MAX_PAGE_ORDER;
+            let (a, b) = (align_up(r.start_pfn, block), r.end_pfn & !(block - 1));
+            if a < b {
+                left.push((a, b));
+            }
+        }
+        sparse.fill_unwritten(&mut written, &left);
 
         // reserve_bootmem_region -> init_reserved_page: a reserved page among the deferred ones is initialized now
         // (without its pageblock's migratetype, as in Linux); the workers get the free ones.

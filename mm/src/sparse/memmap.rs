@@ -33,8 +33,16 @@ impl Sparse {
     }
 
     /// Fills every page of the sections attached by [`Sparse::attach_unfilled`] that lies outside `written` (pfn
-    /// ranges, any order, may overlap) with the poison pattern (or zeroes), and forgets those sections.
-    pub(crate) fn fill_unwritten(&mut self, written: &mut [(u64, u64)]) {
+    /// ranges, any order, may overlap) and outside `left` with the poison pattern (or zeroes), and forgets those
+    /// sections.
+    ///
+    /// `left`: whole MAX_ORDER blocks of deferred struct pages, which stay unwritten until the deferred workers
+    /// write them (`Mm::deferred_init`, `Buddy::deferred_grow_zone`). Nothing reads them before: `Buddy::check`
+    /// and the memmap digest skip pending pfns, the walkers and the verifier run after the workers, and a buddy
+    /// merge reads only pages of the freed block's own MAX_ORDER block, which is wholly deferred or has had its
+    /// deferred pages filled here.
+    pub(crate) fn fill_unwritten(&mut self, written: &mut Vec<(u64, u64)>, left: &[(u64, u64)]) {
+        written.extend_from_slice(left);
         written.sort_unstable();
         // Merge into disjoint ranges, ascending.
         let mut merged: Vec<(u64, u64)> = Vec::with_capacity(written.len());
