@@ -268,7 +268,7 @@ fn opt(v: Option<u64>) -> String {
     v.map_or("-".to_string(), |v| v.to_string())
 }
 
-fn zones(d: &mut Diff, l: &Dump, m: &Dump) {
+fn zones(d: &mut Diff, l: &Dump, m: &Dump, cpu_nodes: &[u32]) {
     let keys: BTreeSet<(u32, String)> = l.zones.iter().chain(m.zones.iter()).map(|z| (z.nid, z.zone.clone())).collect();
     for (nid, zone) in &keys {
         let (lz, mz) = (l.zone(*nid, zone), m.zone(*nid, zone));
@@ -328,6 +328,16 @@ fn zones(d: &mut Diff, l: &Dump, m: &Dump) {
             p.push(*p.last().unwrap_or(&0));
         }
         d.cmp(f("protection"), format!("{:?}", z.protection), format!("{p:?}"));
+        // Per-CPU lists: zone_batchsize and zone_highsize on Linux's counts, with the CPUs per node both kernels
+        // booted with (memlab's `CPU#N: ... node M, online` lines); each CPU's count is its own allocations'.
+        if !z.pagesets.is_empty() && !cpu_nodes.is_empty() {
+            let mut linux: Vec<String> = z.pagesets.iter().map(|&(_, _, h, b)| format!("{h}/{b}")).collect();
+            linux.dedup();
+            let batch = mm::buddy::zone_batchsize(z.managed.unwrap_or(0));
+            let node_cpus = cpu_nodes.iter().filter(|&&n| n == z.nid).count() as u32;
+            let high = mm::buddy::zone_highsize(z.low.unwrap_or(0), batch, node_cpus, cpu_nodes.len() as u32);
+            d.cmp(f("pagesets high/batch"), linux.join(" "), format!("{high}/{batch}"));
+        }
     }
     // memlab's own printed watermarks follow from its own counts by the same code; its min_free_kbytes is
     // compared as a rule above, and here as printed.
@@ -464,6 +474,16 @@ fn booting(serial: &str) -> String {
     }
 }
 
+/// The node of each online CPU, from memlab's `memlab: smp: CPU#N: APIC id A, node M, online` lines.
+fn cpu_nodes(memlab_serial: &str) -> Vec<u32> {
+    memlab_serial
+        .lines()
+        .filter_map(|l| l.strip_prefix("memlab: smp: CPU#"))
+        .filter(|l| l.trim_end().ends_with(", online"))
+        .filter_map(|l| l.split(", node ").nth(1)?.split(',').next()?.parse().ok())
+        .collect()
+}
+
 /// Compares one Linux boot with one memlab boot (their serial logs).
 pub fn compare(linux_serial: &str, memlab_serial: &str) -> Diff {
     let (lb, mb) = (mm::dmesg::parse(linux_serial), mm::dmesg::parse(memlab_serial));
@@ -520,7 +540,8 @@ pub fn compare(linux_serial: &str, memlab_serial: &str) -> Diff {
     } else {
         d.explained("nodes with deferred struct pages", deferred(linux_serial), "off".into(), WHY_DEFERRED_OFF);
     }
-    zones(&mut d, &l, &m);
+    let cpus = cpu_nodes(memlab_serial);
+    zones(&mut d, &l, &m, &cpus);
     pageblocks(&mut d, &l, &m);
     kpageflags(&mut d, &l, &m, &lb);
     memory_blocks(&mut d, &l, &m);
@@ -529,7 +550,7 @@ pub fn compare(linux_serial: &str, memlab_serial: &str) -> Diff {
         d.prefix = format!("{}: ", md_.event);
         match ld.iter().find(|x| x.event == md_.event) {
             Some(ld_) => {
-                zones(&mut d, ld_, md_);
+                zones(&mut d, ld_, md_, &cpus);
                 pageblocks(&mut d, ld_, md_);
                 memory_blocks(&mut d, ld_, md_);
             }
@@ -659,5 +680,8 @@ mod tests {
                      [    0.693935] .... node  #1, CPUs:   #2\n[    0.786868]  #3\n\
                      [    0.912216] smp: Brought up 2 nodes, 4 CPUs\n";
         assert_eq!(booting(split), "node 0: CPUs 1; node 1: CPUs 2 3");
+        let memlab = "memlab: smp: CPU#0: APIC id 0, node 1, online\nmemlab: smp: CPU#1: APIC id 1, node 0, online\n\
+                      memlab: smp: CPU#2: APIC id 2, node 0, offline\n";
+        assert_eq!(cpu_nodes(memlab), vec![1, 0]);
     }
 }

@@ -93,7 +93,7 @@ fn hotplug_events() -> TestResult {
         crate::heap::ensure_free(4 << 20);
         if let Some(model) = crate::model::MODEL.get() {
             let g = model.lock();
-            for l in mm::procfs::dump_lines(&g.mm, &g.buddy, &format!("step{}", i + 1)) {
+            for l in g.dump_lines(&format!("step{}", i + 1)) {
                 println!("{}", l);
             }
         }
@@ -179,6 +179,8 @@ fn insert(s: &Slot) -> TestResult {
         let zone = m.mm.zone_for_online(nid, pfn, nr, f.options.online_policy);
         let free1 = m.buddy.total_free_pages();
         let ch = m.mm.online_pages(&mut m.buddy, pfn, nr, zone).map_err(|e| format!("{}", e))?;
+        // online_pages ends with zone_pcp_update: the zone's per-CPU high and batch follow its new size.
+        m.update_pcp();
         let free2 = m.buddy.total_free_pages();
         check_eq!(free2, free1 + nr - on_memory);
         println!("memlab: hotplug: online [mem {:#018x}-{:#018x}] {}", s.addr, s.addr + s.size - 1, ch);
@@ -272,6 +274,8 @@ fn remove(s: &Slot) -> TestResult {
     println!("memlab: hotplug: slot {} remove request: [mem {:#018x}-{:#018x}]", s.slot, s.addr, s.addr + s.size - 1);
     let mut guard = crate::model::MODEL.get().ok_or("the memory model was not booted")?.lock();
     let m = &mut *guard;
+    // offline_pages: drain_all_pages first, so no page of the range sits on a CPU's list.
+    m.drain_all_pcp()?;
     let free0 = m.buddy.total_free_pages();
     let on_memory = m.mm.memmap_on_memory_pages(pfn);
     let ch = match m.mm.offline_pages(&mut m.buddy, pfn, nr) {
@@ -301,6 +305,7 @@ fn remove(s: &Slot) -> TestResult {
     m.buddy.check(&m.mm).map_err(|e| format!("{}", e))?;
     let v = verify(&m.mm);
     check!(v.accounting.is_empty(), "accounting after remove: {:?}", v.accounting);
+    m.update_pcp();
     println!("memlab: hotplug: offline+remove {}", ch);
     println!(
         "@@hotplug {{\"event\":\"remove\",\"slot\":{},\"start_pfn\":{},\"nr_pages\":{},\"nid\":{},\"zone\":\"{}\",\"zone_span_before\":{},\"zone_span_after\":{},\"node_span_before\":{},\"node_span_after\":{},\"free_before\":{},\"free_after\":{},\"memmap_sections_freed\":{}}}",

@@ -120,6 +120,8 @@ pub struct Model {
     pub walks: Vec<WalkReport>,
     /// The SLIT's node distances the zonelists were built from, if any.
     pub distances: Option<Vec<u8>>,
+    /// Each online CPU's per-CPU page lists, by CPU number (Linux's `pcp->lock` is the mutex).
+    pub pcp: Vec<Mutex<mm::buddy::PcpSet>>,
     /// TSC cycles of the hand-over to the buddy allocator.
     pub handover_cycles: u64,
     pub verification: Verification,
@@ -131,6 +133,41 @@ pub struct Model {
 
 /// The model, once booted.
 pub static MODEL: Once<Mutex<Model>> = Once::new();
+
+/// The node of each online CPU, by CPU number (the per-CPU lists' sizing).
+pub fn cpu_nodes() -> Vec<u32> {
+    let mut cpus = crate::percpu::online();
+    cpus.sort_by_key(|c| c.cpu);
+    cpus.iter().map(|c| c.node.load(core::sync::atomic::Ordering::Relaxed)).collect()
+}
+
+impl Model {
+    /// `drain_all_pages`: every CPU's per-CPU lists back to the free lists (before memory goes offline, and
+    /// before a check that wants the allocator without them). Returns the pages drained.
+    pub fn drain_all_pcp(&mut self) -> Result<u64, String> {
+        let mut n = 0;
+        for set in &self.pcp {
+            n += self.buddy.drain_pcp(&mut self.mm, &mut set.lock()).map_err(|e| format!("drain: {}", e))?;
+        }
+        Ok(n)
+    }
+
+    /// `zone_pcp_update` of every CPU's lists (the zones' managed pages or watermarks changed).
+    pub fn update_pcp(&mut self) {
+        let lows = mm::procfs::low_watermarks(&self.mm, &self.buddy);
+        let mut sets: Vec<mm::buddy::PcpSet> = self.pcp.iter().map(|s| s.lock().clone()).collect();
+        self.buddy.pcp_update(&lows, &cpu_nodes(), &mut sets);
+        for (s, new) in self.pcp.iter().zip(sets) {
+            *s.lock() = new;
+        }
+    }
+
+    /// The dump of event `event` with the per-CPU lists' pagesets.
+    pub fn dump_lines(&self, event: &str) -> Vec<String> {
+        let sets: Vec<mm::buddy::PcpSet> = self.pcp.iter().map(|s| s.lock().clone()).collect();
+        mm::procfs::dump_lines_pcp(&self.mm, &self.buddy, event, &sets)
+    }
+}
 
 /// Builds the layout the model boots on and prints what Linux prints while doing so.
 pub fn build_layout(raw: &[FirmwareRegion], numa: &[NumaAffinity], heap: (u64, u64), opts: &Options) -> Layout {
@@ -398,9 +435,11 @@ pub fn finish(booted: Booted, smp: &crate::smp::BringUp, opts: &Options) -> Resu
         buddy.free_pages(&mut mm, pfn, 9).map_err(|e| format!("deferred_grow: freeing {:#x}: {}", pfn, e))?;
     }
     handover_cycles += crate::time::rdtsc() - t1;
+    // Per-CPU page lists for the online CPUs, sized as zone_pcp_update sizes them.
+    let pcp_sets = buddy.pcp_sets(&mm::procfs::low_watermarks(&mm, &buddy), &cpu_nodes());
     // /proc/zoneinfo, pagetypeinfo, buddyinfo, memory blocks and kpageflags as Linux 6.1 would show them, in
     // the dump format of memlab's guest agent (`memlab diff` compares the two).
-    for l in mm::procfs::dump_lines(&mm, &buddy, "boot") {
+    for l in mm::procfs::dump_lines_pcp(&mm, &buddy, "boot", &pcp_sets) {
         println!("{}", l);
     }
     let walks = run_all_walkers(&mut mm);
@@ -482,6 +521,7 @@ pub fn finish(booted: Booted, smp: &crate::smp::BringUp, opts: &Options) -> Resu
             buddy,
             walks,
             distances,
+            pcp: pcp_sets.into_iter().map(Mutex::new).collect(),
             handover_cycles,
             verification,
             boot_cycles,

@@ -177,8 +177,24 @@ pub fn bring_up(
         print!("{}", announce.close());
     }
     println!("{}", mm::smp::brought_up_line(out.nodes, out.online));
+    // One line per CPU: the topology `memlab diff` sizes Linux's per-CPU lists with.
+    for slot in cpus {
+        let online = !out.failed.iter().any(|&(c, _)| c == slot.cpu) && (slot.cpu == 0 || ready_ok(slot.cpu));
+        println!(
+            "memlab: smp: CPU#{}: APIC id {}, node {}, {}",
+            slot.cpu,
+            slot.apic_id,
+            slot.node,
+            if online { "online" } else { "offline" }
+        );
+    }
     out.cycles = rdtsc() - t0;
     out
+}
+
+/// Whether CPU `cpu` is online.
+fn ready_ok(cpu: u32) -> bool {
+    percpu::online().iter().any(|c| c.cpu == cpu)
 }
 
 /// Starts one CPU and waits for it; `Err` says why it is not online.

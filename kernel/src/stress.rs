@@ -36,7 +36,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use mm::buddy::{AllocError, Allocator};
+use mm::buddy::{AllocError, Allocator, PcpSet};
 use mm::consts::{MAX_NUMNODES, MAX_PAGE_ORDER};
 use mm::sparse::migratetype;
 use mm::zones::{ZoneType, MAX_NR_ZONES};
@@ -139,7 +139,7 @@ impl CpuStress {
     }
 
     /// `ops` random operations through the shared allocator.
-    fn run_round(&mut self, a: &Allocator<'_>, nr_nodes: usize, ops: u64) -> Result<(), String> {
+    fn run_round(&mut self, a: &Allocator<'_>, pcp: &mut PcpSet, nr_nodes: usize, ops: u64) -> Result<(), String> {
         let (mut ra, mut rf, mut rx) = (0u64, 0u64, 0u64);
         for _ in 0..ops {
             let r = self.rng.next();
@@ -150,7 +150,7 @@ impl CpuStress {
                 let nid = ((r >> 16) % nr_nodes as u64) as u32;
                 let zone = ZoneType::ALL[((r >> 24) % MAX_NR_ZONES as u64) as usize];
                 let mt_ix = ((r >> 32) % 4) as usize;
-                match a.alloc_pages(order, zone, nid, MIGRATETYPES[mt_ix]) {
+                match a.alloc_pages_pcp(pcp, order, zone, nid, MIGRATETYPES[mt_ix]) {
                     Ok(pfn) => {
                         let (nid, zone) =
                             a.zone_of(pfn).ok_or_else(|| format!("pfn {:#x} is in no zone of the allocator", pfn))?;
@@ -174,7 +174,7 @@ impl CpuStress {
                 }
             } else {
                 let b = self.live.swap_remove((r >> 8) as usize % self.live.len());
-                self.free(a, b)?;
+                self.free(a, pcp, b)?;
                 rf += 1;
             }
         }
@@ -186,17 +186,19 @@ impl CpuStress {
         Ok(())
     }
 
-    fn free(&mut self, a: &Allocator<'_>, b: Live) -> Result<(), String> {
-        a.free_pages(b.pfn, b.order).map_err(|e| format!("CPU {}: {}", self.cpu, e))?;
+    fn free(&mut self, a: &Allocator<'_>, pcp: &mut PcpSet, b: Live) -> Result<(), String> {
+        // SAFETY: `b` is one of this CPU's live blocks: allocated by this run with this order, not freed since
+        // (it left `live` just now, and `live` holds each allocation once).
+        unsafe { a.free_pages_pcp(pcp, b.pfn, b.order) }.map_err(|e| format!("CPU {}: {}", self.cpu, e))?;
         self.held[b.zone_ix] -= 1 << b.order;
         self.nodes[b.zone_ix / MAX_NR_ZONES].frees += 1;
         Ok(())
     }
 
     /// Frees every live block.
-    fn free_all(&mut self, a: &Allocator<'_>) -> Result<(), String> {
+    fn free_all(&mut self, a: &Allocator<'_>, pcp: &mut PcpSet) -> Result<(), String> {
         while let Some(b) = self.live.pop() {
-            self.free(a, b)?;
+            self.free(a, pcp, b)?;
             self.frees += 1;
         }
         Ok(())
@@ -206,12 +208,13 @@ impl CpuStress {
 /// Runs `f` on every online CPU with that CPU's traffic state; the first error wins.
 fn on_every_cpu(
     states: &[spin::Mutex<CpuStress>],
-    f: &(dyn Fn(&mut CpuStress) -> Result<(), String> + Sync),
+    pcp: &[spin::Mutex<PcpSet>],
+    f: &(dyn Fn(&mut CpuStress, &mut PcpSet) -> Result<(), String> + Sync),
 ) -> Result<(), String> {
     let error: spin::Mutex<Option<String>> = spin::Mutex::new(None);
     crate::smp::run_on_all(&|me| {
-        let Some(st) = states.get(me.cpu as usize) else { return };
-        if let Err(e) = f(&mut st.lock()) {
+        let (Some(st), Some(p)) = (states.get(me.cpu as usize), pcp.get(me.cpu as usize)) else { return };
+        if let Err(e) = f(&mut st.lock(), &mut p.lock()) {
             error.lock().get_or_insert(e);
         }
     });
@@ -236,7 +239,9 @@ pub fn run(secs: u64) -> Result<String, String> {
     // heap cannot grow while the model is locked, so what is read under one lock is consistent.
     crate::heap::trim();
     let (nr_nodes, initial_shape, initial_free, heap_blocks_start, heap_start) = {
-        let m = model.lock();
+        let mut m = model.lock();
+        // The run starts with empty per-CPU lists (their pages back in the free lists).
+        m.drain_all_pcp()?;
         let blocks = crate::heap::grown_ranges();
         let per_zone = heap_pages_per_zone(&m, &blocks);
         for (ix, b) in base_allocated.iter_mut().enumerate() {
@@ -267,7 +272,7 @@ pub fn run(secs: u64) -> Result<String, String> {
             let tr = rdtsc();
             {
                 let a = m.buddy.shared(&mut m.mm);
-                on_every_cpu(&states, &|st| st.run_round(&a, nr_nodes, OPS_PER_ROUND))
+                on_every_cpu(&states, &m.pcp, &|st, pcp| st.run_round(&a, pcp, nr_nodes, OPS_PER_ROUND))
                     .map_err(|e| format!("round {}: {}", rounds, e))?;
             }
             let traffic = rdtsc() - tr;
@@ -310,9 +315,12 @@ pub fn run(secs: u64) -> Result<String, String> {
         let m = &mut *guard;
         {
             let a = m.buddy.shared(&mut m.mm);
-            on_every_cpu(&states, &|st| st.free_all(&a)).map_err(|e| format!("final free: {}", e))?;
+            on_every_cpu(&states, &m.pcp, &|st, pcp| st.free_all(&a, pcp)).map_err(|e| format!("final free: {}", e))?;
         }
         verify(m, &held(&states), &base_allocated, &heap_start).map_err(|e| format!("after the final free: {}", e))?;
+        // drain_all_pages: what the CPUs' lists hold goes back, so the free-block shape can be compared.
+        m.drain_all_pcp()?;
+        verify(m, &held(&states), &base_allocated, &heap_start).map_err(|e| format!("after the drain: {}", e))?;
     }
     crate::heap::trim();
     let (final_free, final_shape, heap_blocks_end) = {
@@ -479,7 +487,16 @@ fn heap_pages_per_zone(m: &crate::model::Model, blocks: &[(u64, u64)]) -> [u64; 
 fn verify(m: &crate::model::Model, held: &[u64], base: &[u64], heap_start: &[u64]) -> Result<(), String> {
     m.buddy.check(&m.mm).map_err(|e| format!("Buddy::check: {}", e))?;
     let heap_now = heap_pages_per_zone(m, &crate::heap::grown_ranges());
+    // Pages on the CPUs' lists are allocated from the zone's point of view (Linux counts them out of
+    // NR_FREE_PAGES): the run's own, plus what the lists hold.
+    let mut listed = [0u64; ZONE_IXS];
+    for set in &m.pcp {
+        for (nid, zone, _, order) in set.lock().blocks() {
+            listed[nid as usize * MAX_NR_ZONES + zone.index()] += 1 << order;
+        }
+    }
     for (ix, (&h, &b)) in held.iter().zip(base).enumerate() {
+        let h = h + listed[ix];
         // Pages allocated by others than this run and the heap stay as they were.
         let b = b - heap_start[ix] + heap_now[ix];
         let nid = (ix / MAX_NR_ZONES) as u32;

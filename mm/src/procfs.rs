@@ -255,8 +255,28 @@ pub fn zone_managed(mm: &Mm, buddy: &Buddy) -> Vec<ZoneManaged> {
     out
 }
 
+/// Every zone's low watermark, in the allocator's zone order (what `Buddy::pcp_sets` takes).
+pub fn low_watermarks(mm: &Mm, buddy: &Buddy) -> Vec<u64> {
+    let managed = zone_managed(mm, buddy);
+    let (_, marks) = watermarks::setup(&managed);
+    buddy
+        .zone_order()
+        .iter()
+        .map(|&(nid, zone)| {
+            managed.iter().zip(marks.iter()).find(|(m, _)| m.nid == nid && m.zone == zone).map_or(0, |(_, w)| w.low)
+        })
+        .collect()
+}
+
 /// /proc/zoneinfo without the vm statistics (see the module documentation), and `min_free_kbytes`.
 pub fn zoneinfo_lines(mm: &Mm, buddy: &Buddy) -> (u64, Vec<String>) {
+    zoneinfo_lines_pcp(mm, buddy, &[])
+}
+
+/// [`zoneinfo_lines`] with the `pagesets` block of every populated zone from the online CPUs' lists `pcp` (one
+/// set per online CPU, in CPU order): `cpu: N`, `count`, `high`, `batch`, then `vm stats threshold` (6.1's
+/// `zoneinfo_show_print`).
+pub fn zoneinfo_lines_pcp(mm: &Mm, buddy: &Buddy, pcp: &[crate::buddy::PcpSet]) -> (u64, Vec<String>) {
     let counts = buddy.all_zone_counts();
     let managed = zone_managed(mm, buddy);
     let (kbytes, marks) = watermarks::setup(&managed);
@@ -281,6 +301,18 @@ pub fn zoneinfo_lines(mm: &Mm, buddy: &Buddy) -> (u64, Vec<String>) {
         );
         if z.populated() {
             out.push(format!("      nr_free_pages {}", free));
+            if !pcp.is_empty() {
+                out.push(String::from("  pagesets"));
+                let threshold = crate::buddy::vm_stat_threshold(zm.managed_pages, pcp.len() as u32);
+                for set in pcp {
+                    let Some(p) = set.zone(zm.nid, zm.zone) else { continue };
+                    out.push(format!("    cpu: {}", set.cpu));
+                    out.push(format!("              count: {}", p.count));
+                    out.push(format!("              high:  {}", p.high));
+                    out.push(format!("              batch: {}", p.batch));
+                    out.push(format!("  vm stats threshold: {}", threshold));
+                }
+            }
             out.push(format!("  start_pfn:           {}", z.zone_start_pfn));
         }
         if mm.opts.zone_device && zm.zone == ZoneType::Movable {
@@ -333,9 +365,14 @@ pub fn buddyinfo_lines(buddy: &Buddy) -> Vec<String> {
 
 /// The whole dump (see the module documentation), one line per element.
 pub fn dump_lines(mm: &Mm, buddy: &Buddy, event: &str) -> Vec<String> {
+    dump_lines_pcp(mm, buddy, event, &[])
+}
+
+/// [`dump_lines`] with the online CPUs' per-CPU lists (zoneinfo's `pagesets` blocks).
+pub fn dump_lines_pcp(mm: &Mm, buddy: &Buddy, event: &str, pcp: &[crate::buddy::PcpSet]) -> Vec<String> {
     let mut out = Vec::new();
     out.push(format!("@@dump {}", event));
-    let (kbytes, zoneinfo) = zoneinfo_lines(mm, buddy);
+    let (kbytes, zoneinfo) = zoneinfo_lines_pcp(mm, buddy, pcp);
     out.push(String::from("@@begin zoneinfo"));
     out.extend(zoneinfo);
     out.push(String::from("@@end zoneinfo"));

@@ -165,6 +165,18 @@ impl Buddy {
             .collect()
     }
 
+    /// `zone_pcp_update`: `high` and `batch` of every zone of `sets` recomputed (after memory was onlined or
+    /// offlined, or the watermarks changed), the lists kept. `cpu_nodes` as for [`Buddy::pcp_sets`].
+    pub fn pcp_update(&self, low_wmarks: &[u64], cpu_nodes: &[u32], sets: &mut [PcpSet]) {
+        let fresh = self.pcp_sets(low_wmarks, cpu_nodes);
+        for (set, new) in sets.iter_mut().zip(fresh) {
+            for (z, n) in set.zones.iter_mut().zip(new.zones) {
+                z.2.high = n.2.high;
+                z.2.batch = n.2.batch;
+            }
+        }
+    }
+
     /// The allocator's zones in its order: (node, zone).
     pub fn zone_order(&self) -> Vec<(u32, ZoneType)> {
         self.zones.iter().map(|z| (z.nid, z.zone_type)).collect()
