@@ -7,6 +7,9 @@
 //! - LIFO free: free them in reverse allocation order;
 //! - churn: 2M operations at about 50% occupancy, 50% alloc / 50% free, order k with probability 2^-(k+1).
 //!
+//! mm::buddy runs twice: its locked path (`alloc_pages` / `free_pages`, every call checked) and through one
+//! CPU's per-CPU lists (`alloc_pages_pcp` / `free_pages_pcp`, Linux's fast path for orders 0-3 and 9).
+//!
 //! The memmap of the simulated RAM is mapped with transparent huge pages (`MADV_HUGEPAGE`), as the kernel's
 //! direct map is; with 4 KiB pages every random struct page access would also pay a TLB miss.
 //!
@@ -131,6 +134,46 @@ impl Frames for Ours {
         black_box(r).ok();
     }
     fn assert_restored(&mut self) {
+        let c = self.b.zone_counts(0, ZoneType::Normal).unwrap();
+        assert_eq!(c.free_pages, FRAMES);
+        assert_eq!(c.nr_free[MAX_PAGE_ORDER as usize], FRAMES >> MAX_PAGE_ORDER);
+    }
+}
+
+/// mm::buddy through one CPU's per-CPU lists (`alloc_pages_pcp` / `free_pages_pcp`), sized as Linux sizes them
+/// for this zone with one CPU (batch 63, high = the low watermark), on a shared `Allocator` held for the run.
+struct OursPcp {
+    al: mm::buddy::Allocator<'static>,
+    b: &'static Buddy,
+    pcp: mm::buddy::PcpSet,
+}
+
+impl OursPcp {
+    fn new() -> OursPcp {
+        let Ours { mm, b } = Ours::new();
+        let lows = mm::procfs::low_watermarks(&mm, &b);
+        let pcp = b.pcp_sets(&lows, &[0]).remove(0);
+        let (mm, b): (&'static mut Mm, &'static Buddy) = (Box::leak(Box::new(mm)), Box::leak(Box::new(b)));
+        OursPcp { al: b.shared(mm), b, pcp }
+    }
+}
+
+impl Frames for OursPcp {
+    #[inline]
+    fn alloc(&mut self, order: u32) -> Option<u64> {
+        self.al.alloc_pages_pcp(&mut self.pcp, order, ZoneType::Normal, 0, migratetype::MOVABLE).ok()
+    }
+    #[inline]
+    fn free(&mut self, pfn: u64, order: u32) {
+        // SAFETY: every scenario frees each block it allocated once, with its order.
+        let r = unsafe { self.al.free_pages_pcp(&mut self.pcp, pfn, order) };
+        debug_assert!(r.is_ok());
+        black_box(r).ok();
+    }
+    fn assert_restored(&mut self) {
+        self.al.drain_pcp(&mut self.pcp).unwrap();
+        let z = self.pcp.zone(0, ZoneType::Normal).unwrap();
+        assert_eq!(z.count, 0);
         let c = self.b.zone_counts(0, ZoneType::Normal).unwrap();
         assert_eq!(c.free_pages, FRAMES);
         assert_eq!(c.nr_free[MAX_PAGE_ORDER as usize], FRAMES >> MAX_PAGE_ORDER);
@@ -294,6 +337,7 @@ fn median(v: &mut [f64]) -> f64 {
 
 fn bench_buddy(c: &mut Criterion) {
     let mut ours = Ours::new();
+    let mut pcp = OursPcp::new();
     let mut reference = Reference::new();
     let mut fl = floor::Floor::new(BASE, FRAMES);
     let mut pfns = Vec::with_capacity(FRAMES as usize);
@@ -301,22 +345,26 @@ fn bench_buddy(c: &mut Criterion) {
 
     // Interleaved summary.
     for s in Scenario::ALL {
-        let (mut a, mut f, mut b) = (vec![], vec![], vec![]);
+        let (mut a, mut p, mut f, mut b) = (vec![], vec![], vec![], vec![]);
         for _ in 0..ROUNDS {
             a.push(run(&mut ours, s, &mut pfns, &mut live).as_nanos() as f64 / s.ops() as f64);
+            p.push(run(&mut pcp, s, &mut pfns, &mut live).as_nanos() as f64 / s.ops() as f64);
             f.push(run(&mut fl, s, &mut pfns, &mut live).as_nanos() as f64 / s.ops() as f64);
             b.push(run(&mut reference, s, &mut pfns, &mut live).as_nanos() as f64 / s.ops() as f64);
         }
-        let (a, f, b) = (median(&mut a), median(&mut f), median(&mut b));
-        println!(
-            "buddy {:<12} mm::buddy {:>7.1} ns/op | floor {:>7.1} ns/op | buddy_system_allocator {:>7.1} ns/op | {:.2}x of floor, {:.1}x faster than bsa",
-            s.name(),
-            a,
-            f,
-            b,
-            a / f,
-            b / a
-        );
+        let (a, p, f, b) = (median(&mut a), median(&mut p), median(&mut f), median(&mut b));
+        for (name, x) in [("mm::buddy", a), ("mm::buddy+pcp", p)] {
+            println!(
+                "buddy {:<12} {:<13} {:>7.1} ns/op | floor {:>7.1} ns/op | buddy_system_allocator {:>7.1} ns/op | {:.2}x of floor, {:.1}x faster than bsa",
+                s.name(),
+                name,
+                x,
+                f,
+                b,
+                x / f,
+                b / x
+            );
+        }
     }
     ours.b.check(&ours.mm).unwrap();
 
@@ -327,6 +375,9 @@ fn bench_buddy(c: &mut Criterion) {
         g.throughput(Throughput::Elements(s.ops()));
         g.bench_function(format!("{}/mm-buddy", s.name()), |bn| {
             bn.iter_custom(|n| (0..n).map(|_| run(&mut ours, s, &mut pfns, &mut live)).sum())
+        });
+        g.bench_function(format!("{}/mm-buddy-pcp", s.name()), |bn| {
+            bn.iter_custom(|n| (0..n).map(|_| run(&mut pcp, s, &mut pfns, &mut live)).sum())
         });
         g.bench_function(format!("{}/floor", s.name()), |bn| {
             bn.iter_custom(|n| (0..n).map(|_| run(&mut fl, s, &mut pfns, &mut live)).sum())
