@@ -49,12 +49,12 @@ impl PhysMem {
         if end > self.limit {
             return false;
         }
+        // One walk per mapped page (the bootloader maps physical memory with 2 MiB pages): a 2 MiB memmap range
+        // is one walk, not 512.
         let mut page = phys & !0xfff;
         while page < end {
-            if !self.translates(self.offset + page) {
-                return false;
-            }
-            page += 0x1000;
+            let Some(size) = self.mapped_page_size(self.offset + page) else { return false };
+            page = (page | (size - 1)) + 1;
         }
         true
     }
@@ -77,13 +77,18 @@ impl PhysMem {
 
     /// Walks the active page tables for `virt` (read-only, through this same mapping).
     fn translates(&self, virt: u64) -> bool {
+        self.mapped_page_size(virt).is_some()
+    }
+
+    /// The size of the page that maps `virt` (4 KiB, 2 MiB or 1 GiB), `None` when it is not mapped.
+    fn mapped_page_size(&self, virt: u64) -> Option<u64> {
         let v = VirtAddr::new_truncate(virt);
         let (l4_frame, _) = Cr3::read();
         let mut table_phys = l4_frame.start_address().as_u64();
         let indices = [v.p4_index(), v.p3_index(), v.p2_index(), v.p1_index()];
         for (level, index) in indices.iter().enumerate() {
             if table_phys.checked_add(4096).is_none_or(|e| e > self.limit) {
-                return false;
+                return None;
             }
             // SAFETY: page tables live in RAM below `limit`, which the bootloader maps at `offset` (the tables
             // `crate::paging` adds for hot-added memory are buddy pages below `limit` too); they are only read
@@ -92,15 +97,15 @@ impl PhysMem {
             let entry = &table[*index];
             let flags = entry.flags();
             if !flags.contains(PageTableFlags::PRESENT) {
-                return false;
+                return None;
             }
             // Levels 3 and 2 (index 1, 2) may map huge pages; level 1 (index 3) always maps a page.
             if level == 3 || (level > 0 && flags.contains(PageTableFlags::HUGE_PAGE)) {
-                return true;
+                return Some(1u64 << (12 + 9 * (3 - level as u32)));
             }
             table_phys = entry.addr().as_u64();
         }
-        false
+        None
     }
 
     /// The bytes `[phys, phys + len)`, or `None` when any of them is not mapped.
