@@ -109,8 +109,18 @@ pub struct DeferredInit<'m> {
 }
 
 impl Mm {
-    /// The deferred init of this `Mm` (nothing to do without `deferred_init` or once done).
+    /// The deferred init of this `Mm` (nothing to do without `deferred_init` or once done). Asserts that no
+    /// pending pfn is a hole: every hole was initialized at boot, before any worker starts.
     pub fn deferred_init(&mut self) -> DeferredInit<'_> {
+        for h in &self.holes {
+            let i = self.deferred.partition_point(|r| r.end_pfn <= h.start_pfn);
+            assert!(
+                self.deferred.get(i).is_none_or(|r| r.start_pfn >= h.end_pfn),
+                "hole [{:#x}, {:#x}) is pending deferred init",
+                h.start_pfn,
+                h.end_pfn
+            );
+        }
         DeferredInit {
             sections: DisjointSections::new(&mut self.sparse),
             zones: &self.zones,
