@@ -109,16 +109,18 @@ pub struct DeferredInit<'m> {
 }
 
 impl Mm {
-    /// The deferred init of this `Mm` (nothing to do without `deferred_init` or once done). Asserts that no
-    /// pending pfn is a hole: every hole was initialized at boot, before any worker starts.
+    /// The deferred init of this `Mm` (nothing to do without `deferred_init` or once done). Asserts that every
+    /// pending pfn is memory (memblock.memory): holes are never deferred, they were initialized at boot, before
+    /// any worker starts.
     pub fn deferred_init(&mut self) -> DeferredInit<'_> {
-        for h in &self.holes {
-            let i = self.deferred.partition_point(|r| r.end_pfn <= h.start_pfn);
+        let memory = &self.memblock.memory;
+        for r in &self.deferred {
+            let i = memory.partition_point(|m| m.end_pfn <= r.start_pfn);
             assert!(
-                self.deferred.get(i).is_none_or(|r| r.start_pfn >= h.end_pfn),
-                "hole [{:#x}, {:#x}) is pending deferred init",
-                h.start_pfn,
-                h.end_pfn
+                memory.get(i).is_some_and(|m| m.start_pfn <= r.start_pfn && r.end_pfn <= m.end_pfn),
+                "pending pfns [{:#x}, {:#x}) are not one memory range: a hole is pending deferred init",
+                r.start_pfn,
+                r.end_pfn
             );
         }
         DeferredInit {
