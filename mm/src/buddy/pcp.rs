@@ -28,6 +28,7 @@
 use ::alloc::collections::VecDeque;
 use ::alloc::vec::Vec;
 
+use super::free::PREFETCH_ORDERS;
 use super::free_area::ZoneCx;
 use super::{AllocError, Allocator, Buddy, FreeError};
 use crate::consts::*;
@@ -104,6 +105,9 @@ pub struct PerCpuPages {
 }
 
 const MT_SHIFT: u32 = 56;
+
+/// How many blocks ahead `free_pcppages_bulk` prefetches.
+const BULK_PREFETCH_AHEAD: usize = 8;
 
 impl PerCpuPages {
     fn new(high: u64, batch: u64) -> Self {
@@ -304,6 +308,13 @@ impl Allocator<'_> {
             }
             let order = pindex_to_order(pindex);
             while count > 0 {
+                // The blocks go back in list order: start loading the struct pages a few blocks ahead (each free
+                // merges with its buddies, otherwise a cache miss per block under the lock).
+                let l = &p.lists[pindex];
+                if let Some(&ahead) = l.len().checked_sub(1 + BULK_PREFETCH_AHEAD).and_then(|i| l.get(i)) {
+                    let pfn = ahead & ((1 << MT_SHIFT) - 1);
+                    self.sparse.prefetch_buddies(pfn, order, (order + PREFETCH_ORDERS).min(MAX_PAGE_ORDER));
+                }
                 let Some(e) = p.lists[pindex].pop_back() else { break };
                 count -= 1 << order;
                 p.count -= 1 << order;
