@@ -532,10 +532,7 @@ pub fn compare(linux_serial: &str, memlab_serial: &str) -> Diff {
             v.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(",")
         }
     };
-    let memlab_off = memlab_serial
-        .lines()
-        .any(|l| l.starts_with("Command line:") && l.split_whitespace().any(|w| w == "deferred_init=off"));
-    if !memlab_off {
+    if mm::cmdline::options::deferred_init_on(mb.command_line.as_deref().unwrap_or("")) {
         d.cmp("nodes with deferred struct pages", deferred(linux_serial), deferred(memlab_serial));
     } else {
         d.explained("nodes with deferred struct pages", deferred(linux_serial), "off".into(), WHY_DEFERRED_OFF);

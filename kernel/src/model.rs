@@ -154,17 +154,16 @@ impl Model {
 
     /// `zone_pcp_update` of every CPU's lists (the zones' managed pages or watermarks changed).
     pub fn update_pcp(&mut self) {
-        let lows = mm::procfs::low_watermarks(&self.mm, &self.buddy);
-        let mut sets: Vec<mm::buddy::PcpSet> = self.pcp.iter().map(|s| s.lock().clone()).collect();
-        self.buddy.pcp_update(&lows, &cpu_nodes(), &mut sets);
-        for (s, new) in self.pcp.iter().zip(sets) {
-            *s.lock() = new;
+        let (lows, nodes) = (mm::procfs::low_watermarks(&self.mm, &self.buddy), cpu_nodes());
+        for set in &self.pcp {
+            self.buddy.pcp_update(&lows, &nodes, &mut set.lock());
         }
     }
 
     /// The dump of event `event` with the per-CPU lists' pagesets.
     pub fn dump_lines(&self, event: &str) -> Vec<String> {
-        let sets: Vec<mm::buddy::PcpSet> = self.pcp.iter().map(|s| s.lock().clone()).collect();
+        let guards: Vec<_> = self.pcp.iter().map(|s| s.lock()).collect();
+        let sets: Vec<&mm::buddy::PcpSet> = guards.iter().map(|g| &**g).collect();
         mm::procfs::dump_lines_pcp(&self.mm, &self.buddy, event, &sets)
     }
 }
@@ -439,7 +438,7 @@ pub fn finish(booted: Booted, smp: &crate::smp::BringUp, opts: &Options) -> Resu
     let pcp_sets = buddy.pcp_sets(&mm::procfs::low_watermarks(&mm, &buddy), &cpu_nodes());
     // /proc/zoneinfo, pagetypeinfo, buddyinfo, memory blocks and kpageflags as Linux 6.1 would show them, in
     // the dump format of memlab's guest agent (`memlab diff` compares the two).
-    for l in mm::procfs::dump_lines_pcp(&mm, &buddy, "boot", &pcp_sets) {
+    for l in mm::procfs::dump_lines_pcp(&mm, &buddy, "boot", &pcp_sets.iter().collect::<Vec<_>>()) {
         println!("{}", l);
     }
     let walks = run_all_walkers(&mut mm);

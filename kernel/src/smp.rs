@@ -178,8 +178,9 @@ pub fn bring_up(
     }
     println!("{}", mm::smp::brought_up_line(out.nodes, out.online));
     // One line per CPU: the topology `memlab diff` sizes Linux's per-CPU lists with.
+    let online: Vec<u32> = percpu::online().iter().map(|c| c.cpu).collect();
     for slot in cpus {
-        let online = !out.failed.iter().any(|&(c, _)| c == slot.cpu) && (slot.cpu == 0 || ready_ok(slot.cpu));
+        let online = online.contains(&slot.cpu);
         println!(
             "memlab: smp: CPU#{}: APIC id {}, node {}, {}",
             slot.cpu,
@@ -190,11 +191,6 @@ pub fn bring_up(
     }
     out.cycles = rdtsc() - t0;
     out
-}
-
-/// Whether CPU `cpu` is online.
-fn ready_ok(cpu: u32) -> bool {
-    percpu::online().iter().any(|c| c.cpu == cpu)
 }
 
 /// Starts one CPU and waits for it; `Err` says why it is not online.

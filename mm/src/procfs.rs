@@ -276,7 +276,7 @@ pub fn zoneinfo_lines(mm: &Mm, buddy: &Buddy) -> (u64, Vec<String>) {
 /// [`zoneinfo_lines`] with the `pagesets` block of every populated zone from the online CPUs' lists `pcp` (one
 /// set per online CPU, in CPU order): `cpu: N`, `count`, `high`, `batch`, then `vm stats threshold` (6.1's
 /// `zoneinfo_show_print`).
-pub fn zoneinfo_lines_pcp(mm: &Mm, buddy: &Buddy, pcp: &[crate::buddy::PcpSet]) -> (u64, Vec<String>) {
+pub fn zoneinfo_lines_pcp(mm: &Mm, buddy: &Buddy, pcp: &[&crate::buddy::PcpSet]) -> (u64, Vec<String>) {
     let counts = buddy.all_zone_counts();
     let managed = zone_managed(mm, buddy);
     let (kbytes, marks) = watermarks::setup(&managed);
@@ -369,7 +369,7 @@ pub fn dump_lines(mm: &Mm, buddy: &Buddy, event: &str) -> Vec<String> {
 }
 
 /// [`dump_lines`] with the online CPUs' per-CPU lists (zoneinfo's `pagesets` blocks).
-pub fn dump_lines_pcp(mm: &Mm, buddy: &Buddy, event: &str, pcp: &[crate::buddy::PcpSet]) -> Vec<String> {
+pub fn dump_lines_pcp(mm: &Mm, buddy: &Buddy, event: &str, pcp: &[&crate::buddy::PcpSet]) -> Vec<String> {
     let mut out = Vec::new();
     out.push(format!("@@dump {}", event));
     let (kbytes, zoneinfo) = zoneinfo_lines_pcp(mm, buddy, pcp);

@@ -304,18 +304,12 @@ fn check_promise(mm: &Mm, ver: &mut Verification) {
 }
 
 /// A digest of every struct page of every valid section: the wrapping sum over pfns of an FNV-1a hash (with a
-/// splitmix64 finalizer) of the pfn and its 64-byte struct page (a uniform section's template counted for each of its pfns). Equal digests, equal
-/// memmaps. A sum, so it adds up from parts taken at different times ([`memmap_digest_split`]): deferred init
-/// proves itself equal to eager init in the kernel (`@@summary` `"memmap_digest"`) with the eager part taken
-/// before the hand-over and the deferred part after the workers.
+/// splitmix64 finalizer) of the pfn and its 64-byte struct page (a uniform section's template counted for each of
+/// its pfns). Equal digests, equal memmaps. A sum, so it adds up from parts taken at different times
+/// ([`memmap_digest_part`]): deferred init proves itself equal to eager init in the kernel (`@@summary`
+/// `"memmap_digest"`) with the eager part taken before the hand-over and the deferred part after the workers.
 pub fn memmap_digest(mm: &crate::model::Mm) -> u64 {
-    let (outside, inside) = memmap_digest_split(mm, &[]);
-    outside.wrapping_add(inside)
-}
-
-/// [`memmap_digest`] in two parts: the pfns outside the sorted, disjoint `ranges`, and those inside.
-pub fn memmap_digest_split(mm: &crate::model::Mm, ranges: &[(u64, u64)]) -> (u64, u64) {
-    (memmap_digest_part(mm, ranges, false), memmap_digest_part(mm, ranges, true))
+    memmap_digest_part(mm, &[], false)
 }
 
 /// [`memmap_digest`] over the pfns inside the sorted, disjoint `ranges` (`inside`), or over all others. Reads no

@@ -153,11 +153,8 @@ pub fn cross_check(o: &RunOutcome) -> u64 {
         Some(rest[..end].trim_matches('"'))
     };
     let policy = field("policy").unwrap_or_else(|| panic!("no policy in the summary: {}", describe(o)));
-    let deferred_off = o
-        .serial
-        .lines()
-        .any(|l| l.starts_with("Command line:") && l.split_whitespace().any(|w| w == "deferred_init=off"));
-    let threads = if deferred_off { None } else { Some(1) };
+    let cmdline = mm::dmesg::parse(&o.serial).command_line.unwrap_or_default();
+    let threads = mm::cmdline::options::deferred_init_on(&cmdline).then_some(1);
     let opts = boot::sim::SimOptions { policy: policy.to_string(), threads, ..boot::sim::SimOptions::default() };
     let r = boot::sim::simulate(&o.serial, &opts).unwrap_or_else(|e| panic!("the simulator rejects the log: {e}"));
     let kernel_lines: Vec<String> =

@@ -197,7 +197,8 @@ impl Buddy {
                 _ => spans.push((r.start_pfn, r.end_pfn)),
             }
         }
-        // Pages whose struct page init is still deferred are not the allocator's yet (their memmap is poisoned).
+        // Pages whose struct page init is still deferred are not the allocator's yet (their struct pages may be
+        // unwritten): counted per zone, never read.
         let mut pending = mm.deferred.iter().peekable();
         let mut pending_seen = vec![0u64; n];
         for r in spans.iter().map(|&(start_pfn, end_pfn)| crate::zones::PfnRange { start_pfn, end_pfn }) {

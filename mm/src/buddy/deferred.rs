@@ -43,30 +43,27 @@ impl Buddy {
     /// past them (`None` once nothing of the node is pending). Returns the pages grown (0: nothing deferred).
     pub fn deferred_grow_zone(&mut self, mm: &mut Mm, nid: u32, zone: ZoneType, order: u32) -> Result<u64, BuddyError> {
         let need = (1u64 << order).div_ceil(PAGES_PER_SECTION) * PAGES_PER_SECTION;
-        let pending: Vec<(u64, u64)> =
-            mm.deferred.iter().filter(|r| r.nid == nid && r.zone == zone).map(|r| (r.start_pfn, r.end_pfn)).collect();
         // Section-bounded pieces in address order; stop after the piece that meets the quota if the next pending
         // pfn lies in another section (Linux stops only along section boundaries).
+        let mut pieces = mm
+            .deferred
+            .iter()
+            .filter(|r| r.nid == nid && r.zone == zone)
+            .flat_map(|r| {
+                core::iter::successors(Some(r.start_pfn), move |&p| {
+                    let next = section_nr_to_pfn(pfn_to_section_nr(p) + 1);
+                    (next < r.end_pfn).then_some(next)
+                })
+                .map(move |p| (p, section_nr_to_pfn(pfn_to_section_nr(p) + 1).min(r.end_pfn)))
+            })
+            .peekable();
         let mut grown: Vec<(u64, u64)> = Vec::new();
         let mut done = 0;
-        let pieces: Vec<(u64, u64)> = pending
-            .iter()
-            .flat_map(|&(s, e)| {
-                let mut v = Vec::new();
-                let mut p = s;
-                while p < e {
-                    let end = section_nr_to_pfn(pfn_to_section_nr(p) + 1).min(e);
-                    v.push((p, end));
-                    p = end;
-                }
-                v
-            })
-            .collect();
-        for (i, &(s, e)) in pieces.iter().enumerate() {
+        while let Some((s, e)) = pieces.next() {
             grown.push((s, e));
             done += e - s;
             let next_in_other_section =
-                pieces.get(i + 1).map_or(true, |&(n, _)| pfn_to_section_nr(n) != pfn_to_section_nr(e - 1));
+                pieces.peek().map_or(true, |&(n, _)| pfn_to_section_nr(n) != pfn_to_section_nr(e - 1));
             if done >= need && next_in_other_section {
                 break;
             }

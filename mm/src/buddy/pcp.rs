@@ -150,34 +150,25 @@ impl Buddy {
     /// every zone as `zone_pcp_update` sets them once those CPUs are online; `low_wmarks` holds each zone's low
     /// watermark in the allocator's zone order ([`Buddy::zone_order`]).
     pub fn pcp_sets(&self, low_wmarks: &[u64], cpu_nodes: &[u32]) -> Vec<PcpSet> {
-        let online = cpu_nodes.len() as u32;
-        (0..online)
-            .map(|cpu| PcpSet {
-                cpu,
-                zones: self
-                    .zones
-                    .iter()
-                    .enumerate()
-                    .map(|(zi, z)| {
-                        let batch = zone_batchsize(z.managed_pages);
-                        let node_cpus = cpu_nodes.iter().filter(|&&n| n == z.nid).count() as u32;
-                        let low = low_wmarks.get(zi).copied().unwrap_or(0);
-                        (z.nid, z.zone_type, PerCpuPages::new(zone_highsize(low, batch, node_cpus, online), batch))
-                    })
-                    .collect(),
+        (0..cpu_nodes.len() as u32)
+            .map(|cpu| {
+                let zones = self.zones.iter().map(|z| (z.nid, z.zone_type, PerCpuPages::new(0, 0))).collect();
+                let mut set = PcpSet { cpu, zones };
+                self.pcp_update(low_wmarks, cpu_nodes, &mut set);
+                set
             })
             .collect()
     }
 
-    /// `zone_pcp_update`: `high` and `batch` of every zone of `sets` recomputed (after memory was onlined or
-    /// offlined, or the watermarks changed), the lists kept. `cpu_nodes` as for [`Buddy::pcp_sets`].
-    pub fn pcp_update(&self, low_wmarks: &[u64], cpu_nodes: &[u32], sets: &mut [PcpSet]) {
-        let fresh = self.pcp_sets(low_wmarks, cpu_nodes);
-        for (set, new) in sets.iter_mut().zip(fresh) {
-            for (z, n) in set.zones.iter_mut().zip(new.zones) {
-                z.2.high = n.2.high;
-                z.2.batch = n.2.batch;
-            }
+    /// `zone_pcp_update`: `high` and `batch` of every zone of `set` recomputed (after memory was onlined or
+    /// offlined, or the watermarks changed), the lists kept. `low_wmarks` and `cpu_nodes` as for
+    /// [`Buddy::pcp_sets`].
+    pub fn pcp_update(&self, low_wmarks: &[u64], cpu_nodes: &[u32], set: &mut PcpSet) {
+        let online = cpu_nodes.len() as u32;
+        for (zi, (z, (nid, _, p))) in self.zones.iter().zip(set.zones.iter_mut()).enumerate() {
+            let node_cpus = cpu_nodes.iter().filter(|&&n| n == *nid).count() as u32;
+            p.batch = zone_batchsize(z.managed_pages);
+            p.high = zone_highsize(low_wmarks.get(zi).copied().unwrap_or(0), p.batch, node_cpus, online);
         }
     }
 

@@ -344,6 +344,12 @@ fn set_loglevel(o: &mut Options, v: &Value<'_>) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// Whether the kernel runs deferred struct page init under command line `text` (as printed on its `Command line:`
+/// line): the parser's verdict, the default when the line does not parse.
+pub fn deferred_init_on(text: &str) -> bool {
+    parse(text.as_bytes()).map_or(Options::default().deferred_init, |o| o.deferred_init)
+}
+
 /// Parses the command line. `Err` is the one line to print.
 pub fn parse(bytes: &[u8]) -> Result<Options, String> {
     let specs: Vec<KeySpec> = KEYS.iter().map(|k| k.spec).collect();

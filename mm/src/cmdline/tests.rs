@@ -311,3 +311,13 @@ fn kernel_options_parse_and_reject_as_the_kernel_does() {
     assert!(parse(b"kernelcore=1G movablecore=10%").is_ok());
     assert!(parse(b"").is_ok_and(|o| o.loglevel == LogLevel::Info && o.stress_secs.is_none()));
 }
+
+#[test]
+fn deferred_init_is_on_unless_the_line_says_off() {
+    use super::options::deferred_init_on;
+    assert!(deferred_init_on("expect_nodes=2 holes=span-extend selftest=mm_"));
+    assert!(!deferred_init_on("expect_nodes=2 deferred_init=off"));
+    assert!(deferred_init_on("deferred_init=on maxcpus=1"));
+    // A line the kernel rejects boots nothing; the default stands.
+    assert!(deferred_init_on("deferred_init=maybe"));
+}
