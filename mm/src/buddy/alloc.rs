@@ -96,6 +96,60 @@ impl ZoneCx<'_, '_, '_> {
         Ok(Some(pfn))
     }
 
+    /// `rmqueue_bulk`'s loop: up to `max` blocks of `order` for `mt`, each `__rmqueue` in turn, handed to `out`
+    /// in allocation order; returns how many. Same result as `max` calls of [`ZoneCx::rmqueue`], struct page by
+    /// struct page and list by list, in fewer steps: when the smallest block of `mt` has a higher order `c` and
+    /// no list of `mt` of an order in `[order, c)` holds a block, those calls take that block's units in address
+    /// order (each split puts its upper halves on those empty lists, and the lowest remaining unit is always the
+    /// smallest block), so the units are handed out directly and what is left of the block goes on the lists as
+    /// its binary decomposition: one block per order, as the splits would have left it.
+    pub(super) fn rmqueue_run(&mut self, order: u32, mt: u64, max: u64, mut out: impl FnMut(u64)) -> Result<u64, u64> {
+        let mut got = 0u64;
+        while got < max {
+            let bits = self.area.nonempty[mt as usize] >> order;
+            if bits & 1 != 0 || bits == 0 {
+                // A block of the order itself, or none of `mt` at all (stealing): one call as Linux makes it.
+                match self.rmqueue(order, mt)? {
+                    Some(pfn) => out(pfn),
+                    None => break,
+                }
+                got += 1;
+                continue;
+            }
+            let current = order + bits.trailing_zeros();
+            let pfn = self.area.heads[head_index(current as usize, mt as usize)].next;
+            self.del_free_as(pfn, current, Some(order))?;
+            out(pfn);
+            let units = 1u64 << (current - order);
+            let take = units.min(max - got);
+            let first = self.pages.link_mut(pfn)? as *mut crate::page::Page;
+            for i in 1..take {
+                let unit = pfn + (i << order);
+                // SAFETY: the unit lies in the block just taken off the lists, inside the section of `pfn` (a block
+                // of at most MAX_PAGE_ORDER never crosses a section), so its struct page is `first` + the pfn
+                // difference, in the same memmap array; the block's pages are this zone's, whose lock (or the
+                // exclusive call) `self.pages` holds, and no other reference to them is alive here.
+                let p = unsafe { &mut *first.add((i << order) as usize) };
+                // What a split, then `del_free_as(.., Some(order))`, leaves on the unit's head page.
+                debug_assert_eq!(p.mapcount, -1, "pfn {:#x}: a tail page of a free block with a type", unit);
+                p.lru_next = unit;
+                p.lru_prev = unit;
+                p.private = order as u64;
+                p.refcount = 1;
+                out(unit);
+            }
+            // The rest of the block, `[pfn + take units, pfn + 2^current)`, lowest block first.
+            let mut r = take << order;
+            while r < 1 << current {
+                let o = r.trailing_zeros();
+                self.add_free(pfn + r, o, mt, false)?;
+                r += 1 << o;
+            }
+            got += take;
+        }
+        Ok(got)
+    }
+
     /// `expand`: the upper halves of a split block go back to the lists of `mt`.
     #[inline(always)]
     pub(super) fn expand(&mut self, pfn: u64, low: u32, mut high: u32, mt: u64) -> Result<(), u64> {

@@ -236,16 +236,11 @@ impl Allocator<'_> {
     ) -> Result<(), AllocError> {
         let mut lz = self.lock_zone(zi);
         let mut cx = ZoneCx::new(self, zi, &mut lz.area, &mut lz.pages);
-        let mut got = 0u64;
-        for _ in 0..count {
-            match cx.rmqueue(order, mt).map_err(|pfn| AllocError::Corrupted { pfn })? {
-                Some(pfn) => {
-                    p.lists[pindex].push_back(pfn | mt << MT_SHIFT);
-                    got += 1;
-                }
-                None => break,
-            }
-        }
+        let list = &mut p.lists[pindex];
+        list.reserve(count as usize);
+        let got = cx
+            .rmqueue_run(order, mt, count, |pfn| list.push_back(pfn | mt << MT_SHIFT))
+            .map_err(|pfn| AllocError::Corrupted { pfn })?;
         cx.area.allocated_pages += got << order;
         p.count += got << order;
         Ok(())

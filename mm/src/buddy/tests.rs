@@ -326,3 +326,80 @@ fn zonelists_follow_distance_then_zone_order() {
     assert!(p < 0x8000 || (0x110000..0x118000).contains(&p), "{:#x}: DMA32 of node 0, then node 2", p);
     b.check(&mm).unwrap();
 }
+
+/// Every list of every zone in list order, with the counters: the whole free-area state.
+fn lists_in_order(b: &Buddy, mm: &Mm) -> Vec<(usize, usize, Vec<u64>, u64, u64, [u64; NR_ORDERS])> {
+    use super::free_area::{head_index, ORDER_SLOTS};
+    let mut out = Vec::new();
+    for zi in 0..b.zones.len() {
+        let a = b.areas[zi].lock();
+        for idx in 0..NR_MIGRATETYPES * ORDER_SLOTS {
+            let code = crate::page::LIST_HEAD_BIT | idx as u64;
+            let (mut cur, mut list) = (a.heads[idx].next, Vec::new());
+            while cur != code && list.len() < 1 << 20 {
+                list.push(cur);
+                cur = mm.sparse.pfn_to_page(cur).unwrap().lru_next;
+            }
+            let nonempty = a.nonempty[idx / ORDER_SLOTS] >> (idx % ORDER_SLOTS) & 1;
+            assert_eq!(nonempty == 1, !list.is_empty(), "zone {} list {}", zi, idx);
+            debug_assert_eq!(idx, head_index(idx % ORDER_SLOTS, idx / ORDER_SLOTS));
+            out.push((zi, idx, list, a.free_pages, a.allocated_pages, a.nr_free));
+        }
+    }
+    out
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, ..Default::default() })]
+
+    /// `rmqueue_run` (what `rmqueue_bulk` runs) leaves every struct page, every list in list order and every
+    /// counter exactly as the same number of `__rmqueue` calls does, and hands out the same blocks in the same
+    /// order: after random traffic of every order and pcp migratetype (fragmented lists, stolen pageblocks).
+    #[test]
+    fn rmqueue_run_equals_rmqueue_calls(
+        traffic in proptest::collection::vec((0u32..=10, 0u64..3, proptest::bool::ANY), 0..400),
+        order in 0u32..=9,
+        mt in 0u64..3,
+        count in 1u64..700,
+    ) {
+        let run = |bulk: bool| {
+            let mut mm = boot(&[m(0x100000, 0x110000, 0)], "upstream");
+            let b = Buddy::from_boot(&mut mm).unwrap();
+            let mut live = Vec::new();
+            for &(o, t, free) in &traffic {
+                if free && !live.is_empty() {
+                    let (p, o) = live.swap_remove(live.len() / 2);
+                    b.free_pages(&mut mm, p, o).unwrap();
+                } else if let Ok(p) = b.alloc_pages(&mut mm, o, ZoneType::Normal, 0, t) {
+                    live.push((p, o));
+                }
+            }
+            let zi = b.zonelists[0][0] as usize;
+            let mut got = Vec::new();
+            {
+                let al = b.shared(&mut mm);
+                let mut lz = al.lock_zone(zi);
+                let mut cx = super::free_area::ZoneCx::new(&al, zi, &mut lz.area, &mut lz.pages);
+                if bulk {
+                    let n = cx.rmqueue_run(order, mt, count, |p| got.push(p)).unwrap();
+                    assert_eq!(n, got.len() as u64);
+                } else {
+                    for _ in 0..count {
+                        match cx.rmqueue(order, mt).unwrap() {
+                            Some(p) => got.push(p),
+                            None => break,
+                        }
+                    }
+                }
+                cx.area.allocated_pages += (got.len() as u64) << order;
+            }
+            b.check(&mm).unwrap();
+            (got, crate::verify::memmap_digest(&mm), lists_in_order(&b, &mm), b.stats())
+        };
+        let (calls, bulk) = (run(false), run(true));
+        proptest::prop_assert_eq!(&calls.0, &bulk.0, "blocks handed out");
+        proptest::prop_assert_eq!(calls.1, bulk.1, "memmap digest");
+        proptest::prop_assert!(calls.2 == bulk.2, "free lists and counters");
+        proptest::prop_assert_eq!(calls.3, bulk.3, "stats");
+    }
+}
