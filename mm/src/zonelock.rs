@@ -30,6 +30,7 @@
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 
+use crate::consts::{PAGE_SHIFT, SECTION_SIZE_BITS};
 use crate::page::{zone_id_of_flags, Page, PAGE_POISON_PATTERN};
 use crate::sparse::Sparse;
 use crate::usemap::PageblockChecker;
@@ -103,6 +104,38 @@ impl<'a> ZonePages<'a> {
         }
     }
 
+    /// Where `pfn`'s struct page lies, if it has one: an [`Anchor`] from which [`ZonePages::near_mut`] reaches
+    /// the struct pages of its section without a lookup.
+    #[inline(always)]
+    pub(crate) fn anchor(&self, pfn: u64) -> Result<Anchor<'a>, u64> {
+        match self.sparse.page_ptr(pfn) {
+            Some(page) => Ok(Anchor { pfn, page, sparse: self.sparse }),
+            None => Err(pfn),
+        }
+    }
+
+    /// [`ZonePages::get_mut`] for a `pfn` found from an anchor: no lookup when `pfn` is in the anchor's section
+    /// (the memmap of a section is one array; a block's buddies up to MAX_PAGE_ORDER, and their higher buddies,
+    /// always share its section). `None` if the page is not this zone's or has no struct page.
+    #[inline(always)]
+    pub(crate) fn near_mut(&mut self, at: Anchor<'a>, pfn: u64) -> Option<&mut Page> {
+        if (pfn ^ at.pfn) >> (SECTION_SIZE_BITS - PAGE_SHIFT) != 0 || !core::ptr::eq(at.sparse, self.sparse) {
+            return self.get_mut(pfn).ok();
+        }
+        let p = at.page.as_ptr().wrapping_offset(pfn.wrapping_sub(at.pfn) as i64 as isize);
+        // SAFETY: `at.page` is the struct page of `at.pfn` in `self.sparse` (only `anchor` builds an Anchor), in
+        // its section's memmap array, which holds the struct pages of the whole section (`page_ptr` finds one only
+        // for a complete array), and `pfn` is in that section: `p` is `pfn`'s struct page. Its flags word is read
+        // by value (never written while the allocator is shared, see `zone_id`).
+        let flags = unsafe { core::ptr::addr_of!((*p).flags).read() };
+        if flags == PAGE_POISON_PATTERN || zone_id_of_flags(flags) != self.zone_id {
+            return None;
+        }
+        // SAFETY: as in `get_mut`: the page is linked to this zone, whose lock the creator holds for 'a, and
+        // `&mut self` makes this the only reference handed out by this value.
+        Some(unsafe { &mut *p })
+    }
+
     /// The struct page of `pfn` for writing a list link or a block's pages: a pfn that the zone's lists name, or
     /// a page of a free block of the zone. Shared: [`ZonePages::get_mut`] (the page's zone is checked). Exclusive:
     /// only its address is looked up; the lists and blocks of a zone hold only pages linked to it (the module
@@ -122,6 +155,14 @@ impl<'a> ZonePages<'a> {
             None => Err(pfn),
         }
     }
+}
+
+/// A struct page's place in the memmap, found once by [`ZonePages::anchor`] (see [`ZonePages::near_mut`]).
+#[derive(Clone, Copy)]
+pub(crate) struct Anchor<'a> {
+    pfn: u64,
+    page: NonNull<Page>,
+    sparse: &'a Sparse,
 }
 
 /// What a [`Shared`] locks: one lock per zone id, each protecting that zone's free area (the buddy allocator

@@ -122,14 +122,11 @@ impl ZoneCx<'_, '_, '_> {
             out(pfn);
             let units = 1u64 << (current - order);
             let take = units.min(max - got);
-            let first = self.pages.link_mut(pfn)? as *mut crate::page::Page;
+            let at = self.pages.anchor(pfn)?;
             for i in 1..take {
                 let unit = pfn + (i << order);
-                // SAFETY: the unit lies in the block just taken off the lists, inside the section of `pfn` (a block
-                // of at most MAX_PAGE_ORDER never crosses a section), so its struct page is `first` + the pfn
-                // difference, in the same memmap array; the block's pages are this zone's, whose lock (or the
-                // exclusive call) `self.pages` holds, and no other reference to them is alive here.
-                let p = unsafe { &mut *first.add((i << order) as usize) };
+                // In the section of `pfn` (a block never crosses one) and linked to this zone, as its block was.
+                let p = self.pages.near_mut(at, unit).ok_or(unit)?;
                 // What a split, then `del_free_as(.., Some(order))`, leaves on the unit's head page.
                 debug_assert_eq!(p.mapcount, -1, "pfn {:#x}: a tail page of a free block with a type", unit);
                 p.lru_next = unit;

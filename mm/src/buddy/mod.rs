@@ -93,6 +93,7 @@ mod free_area;
 mod handover;
 mod hotplug;
 mod pcp;
+mod pcp_list;
 #[cfg(test)]
 mod tests;
 

@@ -1,7 +1,8 @@
 //! Per-CPU page lists: Linux 6.1's `struct per_cpu_pages` (mm/page_alloc.c), one per CPU and zone, in a
 //! [`PcpSet`] per CPU that its CPU owns (`&mut`; Linux guards each with `pcp->lock`, 4b23a68f9536).
 //!
-//! - lists: one per migratetype of the pcp types (UNMOVABLE, MOVABLE, RECLAIMABLE) and order up to
+//! - lists (`pcp_list`: blocks kept as runs of consecutive blocks): one per migratetype of the pcp types
+//!   (UNMOVABLE, MOVABLE, RECLAIMABLE) and order up to
 //!   PAGE_ALLOC_COSTLY_ORDER, and one for pageblock order (`NR_PCP_LISTS`, `order_to_pindex`); an allocation of
 //!   another order, or of HIGHATOMIC, and a free into a HIGHATOMIC or ISOLATE pageblock, bypass them;
 //! - allocation (`rmqueue_pcplist`): from the head of the list of the order and migratetype; an empty list is
@@ -25,14 +26,15 @@
 //!   migratetype of its list; `count` is the pages on the zone's lists;
 //! - only bulk operations lock a zone, and they lock one zone at a time.
 
-use ::alloc::collections::VecDeque;
 use ::alloc::vec::Vec;
 
 use super::free::PREFETCH_ORDERS;
 use super::free_area::ZoneCx;
+use super::pcp_list::PcpList;
 use super::{AllocError, Allocator, Buddy, FreeError};
 use crate::consts::*;
 use crate::model::Mm;
+use crate::page::PageType;
 use crate::sparse::migratetype;
 use crate::zones::ZoneType;
 
@@ -100,18 +102,22 @@ pub struct PerCpuPages {
     pub high: u64,
     pub batch: u64,
     free_factor: u32,
-    /// Block pfns, head first; a pageblock-order block carries its migratetype in the bits above `MT_SHIFT`.
-    lists: [VecDeque<u64>; NR_PCP_LISTS],
+    /// Indexed by `order_to_pindex`.
+    lists: [PcpList; NR_PCP_LISTS],
 }
 
-const MT_SHIFT: u32 = 56;
-
 /// How many blocks ahead `free_pcppages_bulk` prefetches.
-const BULK_PREFETCH_AHEAD: usize = 8;
+const BULK_PREFETCH_AHEAD: u64 = 8;
 
 impl PerCpuPages {
     fn new(high: u64, batch: u64) -> Self {
-        PerCpuPages { count: 0, high, batch, free_factor: 0, lists: core::array::from_fn(|_| VecDeque::new()) }
+        PerCpuPages {
+            count: 0,
+            high,
+            batch,
+            free_factor: 0,
+            lists: core::array::from_fn(|i| PcpList::new(pindex_to_order(i))),
+        }
     }
 }
 
@@ -138,7 +144,7 @@ impl PcpSet {
         let mut out = Vec::new();
         for (nid, zone, p) in &self.zones {
             for (pindex, l) in p.lists.iter().enumerate() {
-                out.extend(l.iter().map(|&e| (*nid, *zone, e & ((1 << MT_SHIFT) - 1), pindex_to_order(pindex))));
+                out.extend(l.iter().map(|(pfn, _)| (*nid, *zone, pfn, pindex_to_order(pindex))));
             }
         }
         out
@@ -215,10 +221,10 @@ impl Allocator<'_> {
                 let batch = if p.batch > 1 { (p.batch >> order).max(2) } else { p.batch };
                 self.rmqueue_bulk(zi, p, pindex, order, mt, batch)?;
             }
-            if let Some(e) = p.lists[pindex].pop_front() {
+            if let Some((pfn, _)) = p.lists[pindex].pop_front() {
                 p.count -= 1 << order;
                 p.free_factor >>= 1;
-                return Ok(e & ((1 << MT_SHIFT) - 1));
+                return Ok(pfn);
             }
         }
         Err(AllocError::NoMemory { order, highest_zone, nid: preferred_nid })
@@ -237,9 +243,8 @@ impl Allocator<'_> {
         let mut lz = self.lock_zone(zi);
         let mut cx = ZoneCx::new(self, zi, &mut lz.area, &mut lz.pages);
         let list = &mut p.lists[pindex];
-        list.reserve(count as usize);
         let got = cx
-            .rmqueue_run(order, mt, count, |pfn| list.push_back(pfn | mt << MT_SHIFT))
+            .rmqueue_run(order, mt, count, |pfn| list.push_back(pfn, mt))
             .map_err(|pfn| AllocError::Corrupted { pfn })?;
         cx.area.allocated_pages += got << order;
         p.count += got << order;
@@ -266,7 +271,7 @@ impl Allocator<'_> {
         }
         let Some((_, _, p)) = pcp.zones.get_mut(zi) else { return self.free_pages(pfn, order) };
         let pindex = order_to_pindex(mt, order);
-        p.lists[pindex].push_front(pfn | mt << MT_SHIFT);
+        p.lists[pindex].push_front(pfn, mt);
         p.count += 1 << order;
         let free_high = p.free_factor > 0 && order > 0 && order <= PAGE_ALLOC_COSTLY_ORDER;
         let high = if free_high { 0 } else { p.high };
@@ -296,15 +301,26 @@ impl Allocator<'_> {
             while count > 0 {
                 // The blocks go back in list order: start loading the struct pages a few blocks ahead (each free
                 // merges with its buddies, otherwise a cache miss per block under the lock).
-                let l = &p.lists[pindex];
-                if let Some(&ahead) = l.len().checked_sub(1 + BULK_PREFETCH_AHEAD).and_then(|i| l.get(i)) {
-                    let pfn = ahead & ((1 << MT_SHIFT) - 1);
-                    self.sparse.prefetch_buddies(pfn, order, (order + PREFETCH_ORDERS).min(MAX_PAGE_ORDER));
+                // The blocks go back oldest first: load what their merges will touch a few blocks ahead, in two
+                // steps (each free otherwise stalls on cache misses under the lock): the block's struct page and
+                // its buddy's; then, half as far ahead, once that buddy is in cache and free, the list
+                // neighbours its unlink writes and the next buddy up.
+                let list = &p.lists[pindex];
+                if let Some(ahead) = list.from_back(BULK_PREFETCH_AHEAD) {
+                    self.sparse.prefetch_page(ahead);
+                    self.sparse.prefetch_buddies(ahead, order, (order + PREFETCH_ORDERS).min(MAX_PAGE_ORDER));
                 }
-                let Some(e) = p.lists[pindex].pop_back() else { break };
+                if let Some(ahead) = list.from_back(BULK_PREFETCH_AHEAD / 2) {
+                    if let Some(b) = cx.pages.get(ahead ^ (1 << order)) {
+                        if b.has_type(PageType::BUDDY) && b.private == u64::from(order) {
+                            self.sparse.prefetch_page(b.lru_next);
+                            self.sparse.prefetch_page(b.lru_prev);
+                        }
+                    }
+                }
+                let Some((pfn, mt)) = p.lists[pindex].pop_back() else { break };
                 count -= 1 << order;
                 p.count -= 1 << order;
-                let (pfn, mt) = (e & ((1 << MT_SHIFT) - 1), e >> MT_SHIFT);
                 // The pageblock may have been isolated while the block sat on the list.
                 let now = cx.pageblock_mt(pfn);
                 let mt = if now == migratetype::ISOLATE { now } else { mt };

@@ -88,6 +88,18 @@ impl Sparse {
         let _ = (pfn, order, up_to);
     }
 
+    /// Starts loading the struct page of `pfn` (a list neighbour a merge is about to unlink).
+    #[inline(always)]
+    pub fn prefetch_page(&self, pfn: u64) {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(p) = self.page_ptr(pfn) {
+            // SAFETY: a prefetch is a hint: it neither reads nor writes memory architecturally and never faults.
+            unsafe { core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.as_ptr().cast()) }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = pfn;
+    }
+
     /// Classic SPARSEMEM `pfn_to_page` through the section root (`__pfn_to_section` + `__section_mem_map_addr`),
     /// without the lookup cache: what [`Sparse::pfn_to_page`] costs without it (benchmark 4).
     #[inline]
