@@ -1,7 +1,8 @@
 #!/bin/sh
-# Regression guard for memmap init (issue 6): counts the instructions per initialized struct page with valgrind's
-# callgrind and fails when the count grows by more than 20% over the committed baseline
-# (scripts/callgrind-baseline.txt).
+# Regression guard for memmap init and the boot-time hand-over: counts the instructions per struct page with
+# valgrind's callgrind and fails when a count grows by more than 20% over the committed baseline
+# (scripts/callgrind-baseline.txt): memmap init alone, the hand-over after it (Linux's two passes), and memmap
+# init with the hand-over fused into it, hand-over included (the kernel's default).
 #
 # The count per page is the difference between two runs of mm/examples/memmap_init.rs (N1 and N2 pages), divided
 # by N2 - N1, so the fixed cost of a boot cancels. Built for baseline x86-64 (valgrind 3.19 cannot decode
@@ -17,7 +18,7 @@ N2=1048576
 TARGET_DIR=target/callgrind
 RUSTFLAGS="-C target-cpu=x86-64" cargo build -q --release -p mm --example memmap_init --target-dir "$TARGET_DIR"
 BIN="$TARGET_DIR/release/examples/memmap_init"
-count() { # pages [--handover]
+count() { # pages [--handover | --fused]
     out=$(mktemp)
     valgrind --tool=callgrind --callgrind-out-file="$out" "$BIN" "$@" >/dev/null 2>&1
     sed -n 's/^summary: //p;s/^totals: //p' "$out" | head -1
@@ -29,17 +30,18 @@ per_page() { # args...
 }
 init=$(per_page)
 handover=$(( $(per_page --handover) - init ))
-echo "callgrind-guard: memmap init $init instructions/page, buddy hand-over $handover instructions/page"
+fused=$(per_page --fused)
+echo "callgrind-guard: memmap init $init instructions/page, buddy hand-over $handover instructions/page, fused boot + hand-over $fused instructions/page"
 BASE=scripts/callgrind-baseline.txt
 if [ "${1:-}" = "--update" ]; then
-    printf 'memmap_init %s\nhandover %s\n' "$init" "$handover" > "$BASE"
+    printf 'memmap_init %s\nhandover %s\nfused %s\n' "$init" "$handover" "$fused" > "$BASE"
     echo "callgrind-guard: baseline written to $BASE"
     exit 0
 fi
 fail=0
-for key in memmap_init handover; do
+for key in memmap_init handover fused; do
     base=$(sed -n "s/^$key //p" "$BASE")
-    now=$init; [ "$key" = handover ] && now=$handover
+    case $key in memmap_init) now=$init ;; handover) now=$handover ;; *) now=$fused ;; esac
     limit=$(( base + base / 5 ))
     if [ "$now" -gt "$limit" ]; then
         echo "callgrind-guard: $key: $now instructions/page > $limit (baseline $base + 20%)"; fail=1

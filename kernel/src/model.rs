@@ -343,6 +343,7 @@ pub fn boot(phys: PhysMem, layout: Layout, opts: &Options, distances: Option<Vec
     mo.movablecore = opts.movablecore;
     mo.movable_node = opts.movable_node;
     mo.deferred_init = opts.deferred_init;
+    mo.fuse_handover = opts.fuse_handover;
     // Debian's 6.1 has CONFIG_ZONE_DEVICE: `  Device   empty` in Zone ranges and a Device zone in zoneinfo.
     mo.zone_device = true;
     let t0 = crate::time::rdtsc();

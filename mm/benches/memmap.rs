@@ -1,7 +1,8 @@
-//! Issue 6, benchmarks 1 and 2: memmap init through the real `Mm::boot` path (full mode, poison off, the
-//! `upstream` policy) for 1,024,000 and 16,777,216 pages, and memmap init plus the hand-over of every page to
-//! the buddy allocator (`Buddy::from_boot`), each against an in-process reference measured in the same run:
-//! filling the same memmap bytes with a non-zero 64-byte pattern (pre-touched memory).
+//! Memmap init through the real `Mm::boot` path (full mode, poison off, the `upstream` policy) for 1,024,000
+//! and 16,777,216 pages, and memmap init plus the hand-over of every page to the buddy allocator
+//! (`Buddy::from_boot`; fused into memmap init as the kernel boots, and in Linux's two passes), each against an
+//! in-process reference measured in the same run: filling the same memmap bytes with a non-zero 64-byte pattern
+//! (pre-touched memory).
 //!
 //! Two memmap backings: `HeapBacking` (the simulator's: 2 MiB chunks from the global allocator, so a boot may
 //! pay page faults for memory the allocator returned to the kernel) and `pool` (a bench-local backing that
@@ -90,9 +91,12 @@ fn boot(l: &Layout, backing: Box<dyn MemmapBacking + Send>) -> (Duration, Mm) {
     (t.elapsed(), mm)
 }
 
-fn boot_and_hand_over(l: &Layout, pool: &PoolBacking) -> (Duration, Mm, Buddy) {
+/// Boot and hand-over: fused (`MmOptions::fuse_handover`, as the kernel boots) or Linux's two passes.
+fn boot_and_hand_over(l: &Layout, pool: &PoolBacking, fused: bool) -> (Duration, Mm, Buddy) {
+    let mut o = opts();
+    o.fuse_handover = fused;
     let t = Instant::now();
-    let mut mm = Mm::boot(l, opts(), Box::new(pool.clone())).unwrap();
+    let mut mm = Mm::boot(l, o, Box::new(pool.clone())).unwrap();
     let b = Buddy::from_boot(&mut mm).unwrap();
     (t.elapsed(), mm, b)
 }
@@ -120,7 +124,7 @@ fn interleaved_summary(pages: u64, pool: &PoolBacking) -> (u64, f64, f64, f64) {
         (mm.memmap_bytes_resident() / 64) as usize
     };
     let mut buf = vec![[1u64; 8]; structs]; // pre-touched
-    let (mut r, mut p, mut h, mut b) = (vec![], vec![], vec![], vec![]);
+    let (mut r, mut p, mut h, mut b, mut t) = (vec![], vec![], vec![], vec![], vec![]);
     let per = |d: Duration| d.as_nanos() as f64 / pages as f64;
     for _ in 0..ROUNDS {
         r.push(per(fill(&mut buf)));
@@ -130,16 +134,18 @@ fn interleaved_summary(pages: u64, pool: &PoolBacking) -> (u64, f64, f64, f64) {
         let (d, mm) = boot(&l, Box::new(HeapBacking));
         h.push(per(d));
         drop(mm);
-        let (d, mm, buddy) = boot_and_hand_over(&l, pool);
-        assert_eq!(buddy.total_free_pages(), buddy.total_managed_pages());
-        b.push(per(d));
-        drop(mm);
+        for (fused, v) in [(true, &mut b), (false, &mut t)] {
+            let (d, mm, buddy) = boot_and_hand_over(&l, pool, fused);
+            assert_eq!(buddy.total_free_pages(), buddy.total_managed_pages());
+            v.push(per(d));
+            drop(mm);
+        }
     }
-    let (r, p, h, b) = (median(&mut r), median(&mut p), median(&mut h), median(&mut b));
+    let (r, p, h, b, t) = (median(&mut r), median(&mut p), median(&mut h), median(&mut b), median(&mut t));
     println!(
         "memmap {:>10} pages ({} struct pages): fill reference {:.2} ns/page | Mm::boot pool {:.2} ns/page \
          (ratio {:.2}) | Mm::boot HeapBacking {:.2} ns/page (ratio {:.2}) | boot + buddy hand-over {:.2} ns/page \
-         (hand-over alone {:.2})",
+         (ratio {:.2}; two passes {:.2}, ratio {:.2})",
         pages,
         structs,
         r,
@@ -148,7 +154,9 @@ fn interleaved_summary(pages: u64, pool: &PoolBacking) -> (u64, f64, f64, f64) {
         h,
         h / r,
         b,
-        b - p
+        b / r,
+        t,
+        t / r
     );
     (pages, r, p, b)
 }
@@ -214,7 +222,10 @@ fn bench_memmap(c: &mut Criterion) {
             bn.iter_custom(|n| (0..n).map(|_| boot(&l, Box::new(HeapBacking)).0).sum())
         });
         g.bench_function("mm_boot_plus_buddy_handover", |bn| {
-            bn.iter_custom(|n| (0..n).map(|_| boot_and_hand_over(&l, &pool).0).sum())
+            bn.iter_custom(|n| (0..n).map(|_| boot_and_hand_over(&l, &pool, true).0).sum())
+        });
+        g.bench_function("mm_boot_plus_buddy_handover_two_passes", |bn| {
+            bn.iter_custom(|n| (0..n).map(|_| boot_and_hand_over(&l, &pool, false).0).sum())
         });
         g.finish();
     }

@@ -76,6 +76,73 @@ pub struct InitCtx<'a> {
     /// primitives skip them and record them in `pending`.
     pub(crate) defer: &'a [(u64, u64)],
     pub(crate) pending: &'a mut Vec<crate::deferred::PendingRange>,
+    /// With the hand-over fused into memmap init ([`crate::model::MmOptions::fuse_handover`]): memblock.reserved,
+    /// so that the memory primitive writes every other page as the hand-over leaves it.
+    pub(crate) fuse_reserved: Option<&'a [crate::layout::Reservation]>,
+    /// The memory pfn ranges written that way, with their zone id (what the hand-over then skips).
+    pub(crate) handed: &'a mut Vec<HandedRange>,
+    /// The pfn ranges the hole primitives wrote (they may overwrite memory pages: such pages leave `handed`).
+    pub(crate) hole_written: &'a mut Vec<(u64, u64)>,
+}
+
+/// `handed` without the pfns of `written` (any order, may overlap), sorted by pfn. Pfns that two records of
+/// `handed` share (written twice by memory init, with links that may differ) are left out too: the hand-over
+/// then reads what the page holds.
+pub(crate) fn subtract_written(mut handed: Vec<HandedRange>, mut written: Vec<(u64, u64)>) -> Vec<HandedRange> {
+    handed.sort_unstable_by_key(|h| h.start_pfn);
+    let mut reach = 0;
+    for h in &handed {
+        if h.start_pfn < reach {
+            written.push((h.start_pfn, h.end_pfn.min(reach)));
+        }
+        reach = reach.max(h.end_pfn);
+    }
+    if written.is_empty() {
+        return handed;
+    }
+    written.sort_unstable();
+    let mut merged: Vec<(u64, u64)> = Vec::with_capacity(written.len());
+    for (s, e) in written {
+        match merged.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => merged.push((s, e)),
+        }
+    }
+    let mut out = Vec::with_capacity(handed.len());
+    let mut j = 0;
+    for h in handed {
+        let mut a = h.start_pfn;
+        // Loop invariant: the part of `h` below `a` is emitted or overwritten; merged[j..] holds every written
+        // range that ends above `a` (both lists sorted and disjoint).
+        while a < h.end_pfn {
+            while merged.get(j).is_some_and(|w| w.1 <= a) {
+                j += 1;
+            }
+            match merged.get(j) {
+                Some(&(ws, we)) if ws < h.end_pfn => {
+                    if ws > a {
+                        out.push(HandedRange { start_pfn: a, end_pfn: ws, ..h });
+                    }
+                    a = a.max(we);
+                }
+                _ => {
+                    out.push(HandedRange { start_pfn: a, ..h });
+                    a = h.end_pfn;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Memory pages whose struct pages memmap init wrote in the state the boot-time hand-over leaves them in
+/// (`__free_pages_core`'s per-page work done: refcount 0, PG_reserved clear), all linked to zone id `zone_id`
+/// ([`crate::page::zone_id_of_flags`]): the hand-over links their max-order chunks without visiting each page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HandedRange {
+    pub start_pfn: u64,
+    pub end_pfn: u64,
+    pub zone_id: usize,
 }
 
 impl InitCtx<'_> {
@@ -157,7 +224,11 @@ impl InitCtx<'_> {
                 }
                 // __init_single_page, with the links computed once per section (they hold the section number).
                 let flags = Page::link_bits(sec_start, z, nid);
-                if self.sparse.write_pages(pfn, chunk_end, |p| Page::initialized(p, flags)) {
+                let written = match self.fuse_reserved {
+                    None => self.sparse.write_pages(pfn, chunk_end, |p| Page::initialized(p, flags)),
+                    Some(reserved) => self.write_handed(pfn, chunk_end, flags, reserved),
+                };
+                if written {
                     self.record_written(pfn, chunk_end);
                 }
             }
@@ -177,6 +248,35 @@ impl InitCtx<'_> {
             pfn = chunk_end;
         }
         Ok(())
+    }
+
+    /// `[pfn, end)` (one section) as memmap init writes it and, on every page not in `reserved`, the hand-over's
+    /// per-page work in the same store (the idea of Linux 6.1's `deferred_init_maxorder`: free what was just
+    /// initialized while it is in cache); records those pages in `handed`. False if the section has no memmap.
+    fn write_handed(&mut self, pfn: u64, end: u64, flags: u64, reserved: &[crate::layout::Reservation]) -> bool {
+        let zone_id = crate::page::zone_id_of_flags(flags);
+        let mut a = pfn;
+        let mut j = reserved.partition_point(|r| r.end_pfn <= pfn);
+        // Loop invariant: [pfn, a) is written (the free pages recorded in `handed`); reserved[j] is the first
+        // reservation that ends above `a`.
+        while a < end {
+            let (rs, re) = reserved.get(j).map_or((u64::MAX, u64::MAX), |r| (r.start_pfn, r.end_pfn));
+            let (b, free) = if rs <= a { (re.min(end), false) } else { (rs.min(end), true) };
+            let refcount = if free { 0 } else { 1 };
+            if !self.sparse.write_pages(a, b, |p| Page { refcount, ..Page::initialized(p, flags) }) {
+                return false;
+            }
+            if free {
+                match self.handed.last_mut() {
+                    Some(last) if last.end_pfn == a && last.zone_id == zone_id => last.end_pfn = b,
+                    _ => self.handed.push(HandedRange { start_pfn: a, end_pfn: b, zone_id }),
+                }
+            } else {
+                j += 1;
+            }
+            a = b;
+        }
+        true
     }
 
     /// Upstream `init_unavailable_range(spfn, epfn, zone, node)`: returns the pages initialized.
@@ -231,6 +331,7 @@ impl InitCtx<'_> {
             }
             if self.sparse.write_pages(pfn, pb_end, &mut f) {
                 self.record_written(pfn, pb_end);
+                self.hole_written.push((pfn, pb_end));
                 count += pb_end - pfn;
             }
             pfn = pb_end;
@@ -250,5 +351,28 @@ impl InitCtx<'_> {
     /// The memory ranges of node `nid` (`for_each_mem_pfn_range(i, nid, ..)`).
     pub fn node_ranges(&self, nid: u32) -> impl Iterator<Item = MemRange> + '_ {
         self.memory.iter().copied().filter(move |r| r.nid == nid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(start_pfn: u64, end_pfn: u64, zone_id: usize) -> HandedRange {
+        HandedRange { start_pfn, end_pfn, zone_id }
+    }
+
+    #[test]
+    fn subtract_written_cuts_overwritten_and_doubly_recorded_pfns() {
+        let handed = alloc::vec![h(100, 200, 1), h(0, 50, 2), h(300, 400, 1)];
+        // Overlapping writes, one spanning two records, one inside a record, one outside all.
+        let written = alloc::vec![(180, 320), (190, 310), (10, 20), (500, 600)];
+        assert_eq!(subtract_written(handed, written), [h(0, 10, 2), h(20, 50, 2), h(100, 180, 1), h(320, 400, 1)]);
+        assert_eq!(subtract_written(alloc::vec![h(5, 9, 0), h(0, 4, 0)], Vec::new()), [h(0, 4, 0), h(5, 9, 0)]);
+        // Two records of the same pfns: neither is trusted there.
+        assert_eq!(
+            subtract_written(alloc::vec![h(0, 100, 1), h(50, 150, 2)], Vec::new()),
+            [h(0, 50, 1), h(100, 150, 2)]
+        );
     }
 }

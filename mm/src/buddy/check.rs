@@ -78,6 +78,14 @@ impl fmt::Display for CheckError {
 impl Buddy {
     /// Every free block, sorted by pfn (walks the lists; for tests and reports).
     pub fn free_blocks(&self, mm: &Mm) -> Vec<FreeBlock> {
+        let mut out = self.free_blocks_in_list_order(mm);
+        out.sort_unstable();
+        out
+    }
+
+    /// Every free block in list order: zone by zone, order by order, migratetype by migratetype, each list from
+    /// its head (what the next allocations take first).
+    pub fn free_blocks_in_list_order(&self, mm: &Mm) -> Vec<FreeBlock> {
         let mut out = Vec::new();
         for (zi, z) in self.zones.iter().enumerate() {
             let area = self.areas[zi].lock();
@@ -103,7 +111,6 @@ impl Buddy {
                 }
             }
         }
-        out.sort_unstable();
         out
     }
 

@@ -94,7 +94,40 @@ impl Buddy {
     pub(super) fn hand_over(&mut self, mm: &mut Mm, ranges: &[(u64, u64)]) -> Result<(), BuddyError> {
         let mut runs = Vec::new();
         for &(a, b) in ranges {
-            prepare_range(&mut mm.sparse, a, b, &mut runs)?;
+            let first = runs.len();
+            // Pages memmap init wrote in the hand-over's state (`Mm::handed`) need no visit: their run is known.
+            let mut x = a;
+            let mut i = mm.handed.partition_point(|h| h.end_pfn <= x);
+            while x < b {
+                match mm.handed.get(i) {
+                    Some(h) if h.start_pfn <= x => {
+                        let e = h.end_pfn.min(b);
+                        runs.push((h.zone_id, x, e));
+                        (x, i) = (e, i + 1);
+                    }
+                    Some(h) if h.start_pfn < b => {
+                        prepare_range(&mut mm.sparse, x, h.start_pfn, &mut runs)?;
+                        x = h.start_pfn;
+                    }
+                    _ => {
+                        prepare_range(&mut mm.sparse, x, b, &mut runs)?;
+                        x = b;
+                    }
+                }
+            }
+            // One run per stretch of one zone within the range, however it was found.
+            let mut k = first + 1;
+            while k < runs.len() {
+                if runs[k].0 == runs[k - 1].0 && runs[k].1 == runs[k - 1].2 {
+                    runs[k - 1].2 = runs[k].2;
+                    runs.remove(k);
+                } else {
+                    k += 1;
+                }
+            }
+        }
+        if !mm.handed.is_empty() {
+            mm.handed = crate::memmap::subtract_written(core::mem::take(&mut mm.handed), ranges.to_vec());
         }
         for &(zi, start, end) in &runs {
             let Some(z) = self.zones.get(zi) else {

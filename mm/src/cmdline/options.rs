@@ -74,6 +74,10 @@ pub struct Options {
     /// pages as Linux 6.1 does and initialize them on every CPU after the secondary CPUs are up
     /// (`mm::deferred`); `off`: every struct page during memmap init.
     pub deferred_init: bool,
+    /// `fuse_handover=on` (the default): memmap init and the deferred workers write each free page in the state
+    /// the boot-time hand-over leaves it in, and the hand-over links max-order chunks without visiting every page
+    /// again (`mm::model::MmOptions::fuse_handover`); `off`: Linux's two passes.
+    pub fuse_handover: bool,
     /// `deferred_grow=<MiB>`: before the deferred workers run, allocate this much per node with deferred pages
     /// (order-9 blocks, node-local), growing zones that run out (`deferred_grow_zone`); freed after the workers.
     pub deferred_grow_mib: Option<u64>,
@@ -110,6 +114,7 @@ impl Default for Options {
             online_policy: OnlinePolicy::Auto,
             stress_secs: None,
             deferred_init: true,
+            fuse_handover: true,
             deferred_grow_mib: None,
             nr_cpus: None,
             maxcpus: None,
@@ -246,6 +251,17 @@ pub const KEYS: &[Key] = &[
         ),
         set: |o, v| {
             o.deferred_init = v.as_str() == Some("on");
+            Ok(())
+        },
+    },
+    Key {
+        spec: KeySpec::new(
+            "fuse_handover",
+            ValueKind::Choice(&["on", "off"]),
+            "the boot-time hand-over's per-page work done by memmap init (off: Linux's two passes)",
+        ),
+        set: |o, v| {
+            o.fuse_handover = v.as_str() == Some("on");
             Ok(())
         },
     },

@@ -321,3 +321,12 @@ fn deferred_init_is_on_unless_the_line_says_off() {
     // A line the kernel rejects boots nothing; the default stands.
     assert!(deferred_init_on("deferred_init=maybe"));
 }
+
+#[test]
+fn fuse_handover_is_on_unless_the_line_says_off() {
+    use super::options::parse as options;
+    assert!(options(b"").unwrap().fuse_handover);
+    assert!(!options(b"fuse_handover=off").unwrap().fuse_handover);
+    assert!(options(b"fuse_handover=on deferred_init=off").unwrap().fuse_handover);
+    assert!(options(b"fuse_handover=maybe").is_err());
+}

@@ -38,13 +38,16 @@ pub struct DeferredJob {
 }
 
 /// Writes the claimed pages of `[s, e)` (one section at most) as `__init_single_page` does.
-fn write_pages(pages: SectionPages<'_>, s: u64, e: u64, nid: u32, zone: u8) {
+/// With `handed` (every pending page is free memory), in the state the hand-over leaves it in (refcount 0):
+/// [`crate::model::MmOptions::fuse_handover`].
+fn write_pages(pages: SectionPages<'_>, s: u64, e: u64, nid: u32, zone: u8, handed: bool) {
     let sec_start = section_nr_to_pfn(pfn_to_section_nr(s));
     match pages {
         SectionPages::Full(slice) => {
             let flags = Page::link_bits(sec_start, zone, nid);
+            let refcount = if handed { 0 } else { 1 };
             for (p, pfn) in slice.iter_mut().zip(s..e) {
-                *p = Page::initialized(pfn, flags);
+                *p = Page { refcount, ..Page::initialized(pfn, flags) };
             }
         }
         // A uniform section holds one memory range of one zone: it is claimed whole.
@@ -106,6 +109,8 @@ pub struct DeferredInit<'m> {
     checker: spin::Mutex<&'m mut PageblockChecker>,
     pending: &'m [PendingRange],
     written: AtomicU64,
+    /// Write the pages in the hand-over's state (`MmOptions::fuse_handover`).
+    handed: bool,
 }
 
 impl Mm {
@@ -129,6 +134,7 @@ impl Mm {
             checker: spin::Mutex::new(&mut self.checker),
             pending: &self.deferred,
             written: AtomicU64::new(0),
+            handed: self.opts.fuse_handover,
         }
     }
 
@@ -137,6 +143,15 @@ impl Mm {
     /// missed is a bug). Returns the pages written.
     pub fn deferred_done(&mut self, written: u64, pending: u64) -> u64 {
         assert_eq!(written, pending, "deferred init wrote {written} pages of {pending} pending");
+        if self.opts.fuse_handover {
+            // The workers wrote every pending (free) page in the hand-over's state.
+            self.handed.extend(self.deferred.iter().map(|r| crate::memmap::HandedRange {
+                start_pfn: r.start_pfn,
+                end_pfn: r.end_pfn,
+                zone_id: r.nid as usize * crate::zones::MAX_NR_ZONES + r.zone.index(),
+            }));
+            self.handed.sort_unstable_by_key(|h| h.start_pfn);
+        }
         self.deferred.clear();
         written
     }
@@ -207,7 +222,7 @@ impl<'m> DeferredInit<'m> {
                     .sections
                     .claim(pfn, sec_end)
                     .unwrap_or_else(|| panic!("pfns {pfn:#x}-{sec_end:#x} claimed twice"));
-                write_pages(pages, pfn, sec_end, r.nid, r.zone as u8);
+                write_pages(pages, pfn, sec_end, r.nid, r.zone as u8, self.handed);
                 let links = Links { nid: r.nid, zone: r.zone as u8 };
                 let mut pb = align_up(pfn, PAGEBLOCK_NR_PAGES);
                 while pb < sec_end {

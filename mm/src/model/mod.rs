@@ -28,7 +28,7 @@ use core::fmt;
 use crate::consts::*;
 use crate::layout::{Layout, ReserveReason};
 use crate::memblock::{Memblock, MemblockError};
-use crate::memmap::{HoleRange, InitCtx, Unavailable};
+use crate::memmap::{HandedRange, HoleRange, InitCtx, Unavailable};
 use crate::page::pg;
 use crate::policy::HolePolicy;
 use crate::sparse::{MemmapBacking, Sparse, SparseError, MEMMAP_BYTES_PER_SECTION};
@@ -64,6 +64,18 @@ pub struct MmOptions {
     /// (CONFIG_DEFERRED_STRUCT_PAGE_INIT, [`crate::deferred`]); they are then initialized by
     /// [`Mm::deferred_init`]'s workers. Off: every struct page at boot.
     pub deferred_init: bool,
+    /// The hand-over fused into memmap init (off by default; the kernel turns it on): memory init, and the deferred workers, write each
+    /// page that the boot-time hand-over will give to the buddy allocator in the state the hand-over leaves it in
+    /// (`__free_pages_core`'s per-page work: refcount 0, PG_reserved clear) while the page is in cache, and
+    /// [`crate::buddy::Buddy::from_boot`] / `free_deferred` then only link max-order chunks, one struct page per
+    /// chunk, instead of a second pass over every page (the idea of Linux 6.1's `deferred_init_maxorder`). The
+    /// allocator ends in the same state either way (a property test compares them on every policy); what differs
+    /// is the memmap between `Mm::boot` and the hand-over: free pages already have refcount 0. Off: Linux's two
+    /// passes, each page written by memmap init and again by the hand-over, and an `Mm` without an allocator
+    /// shows Linux's memmap before `memblock_free_all` (what the walkers model as `FreeModel::AfterBoot`). On,
+    /// the struct pages of free memory must not be rewritten between `Mm::boot` and the hand-over (it trusts
+    /// [`Mm::handed`]); the hole primitives' own writes are accounted for.
+    pub fuse_handover: bool,
 }
 
 impl MmOptions {
@@ -81,6 +93,7 @@ impl MmOptions {
             allow_unplaced_memmap: false,
             movable_node: false,
             deferred_init: false,
+            fuse_handover: false,
         }
     }
 }
@@ -150,6 +163,9 @@ pub struct Mm {
     /// The free memory pfn ranges whose struct pages are still to be initialized by [`Mm::deferred_init`]
     /// (empty without `deferred_init`, and once it ran).
     pub deferred: Vec<PendingRange>,
+    /// Free memory whose struct pages were written in the hand-over's state ([`MmOptions::fuse_handover`]), sorted
+    /// and disjoint; the hand-over consumes it.
+    pub handed: Vec<HandedRange>,
 }
 
 impl fmt::Debug for Mm {
@@ -304,6 +320,7 @@ impl Mm {
         let mut unavailable = Vec::new();
         let max_pfn = memblock.memory.last().map_or(0, |r| r.end_pfn);
         let mut written = Vec::new();
+        let (mut handed, mut hole_written) = (Vec::new(), Vec::new());
         {
             let mut cx = InitCtx {
                 sparse: &mut sparse,
@@ -318,6 +335,9 @@ impl Mm {
                 max_pfn,
                 defer: &defer,
                 pending: &mut pending,
+                fuse_reserved: opts.fuse_handover.then_some(&memblock.reserved[..]),
+                handed: &mut handed,
+                hole_written: &mut hole_written,
             };
             policy.memmap_init(&mut cx).map_err(MmError::VmBug)?;
         }
@@ -333,6 +353,8 @@ impl Mm {
             }
         }
         sparse.fill_unwritten(&mut written, &left);
+        // A page a hole primitive wrote after memory init holds what that primitive wrote: the hand-over visits it.
+        let handed = crate::memmap::subtract_written(handed, hole_written);
 
         // reserve_bootmem_region -> init_reserved_page: a reserved page among the deferred ones is initialized now
         // (without its pageblock's migratetype, as in Linux); the workers get the free ones.
@@ -358,6 +380,7 @@ impl Mm {
             boot_max_pfn,
             first_deferred_pfn,
             deferred: pending,
+            handed,
         })
     }
 
