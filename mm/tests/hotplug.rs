@@ -382,3 +382,53 @@ fn movable_node_decides_the_default_zone() {
     assert_eq!((movable.zone_start_pfn, movable.present_pages), (0x80000, 0xbffe0 - 0x80000));
     assert!(mm.zones.zone(0, ZoneType::Movable).unwrap().is_empty());
 }
+
+/// `offline_pages` with pages of the DIMM sitting on two CPUs' per-CPU lists: they count as allocated, so the
+/// offline is refused with the first such page named (nothing changes), and after `drain_all_pages` (every
+/// CPU's lists back to the free lists, what Linux's `__offline_pages` does first) it goes through, the
+/// accounting holds and the allocator is back to its shape before the DIMM.
+#[test]
+fn offline_with_pages_on_per_cpu_lists_needs_the_drain() {
+    let (mut mm, mut b) = boot(&m4000(), "upstream");
+    let free0 = b.total_free_pages();
+    add(&mut mm, 0, DIMM, DIMM_PAGES);
+    mm.online_pages(&mut b, DIMM, DIMM_PAGES, ZoneType::Movable).unwrap();
+    let lows = mm::procfs::low_watermarks(&mm, &b);
+    let mut sets = b.pcp_sets(&lows, &[0, 0]);
+    {
+        let al = b.shared(&mut mm);
+        for (cpu, set) in sets.iter_mut().enumerate() {
+            // Each CPU allocates through its lists (a refill takes a batch) and gives back what it took: the
+            // blocks stay on its lists (below `high`).
+            let mut got = Vec::new();
+            for order in [0u32, 0, 1, 3, 0] {
+                got.push((al.alloc_pages_pcp(set, order, ZoneType::Movable, 0, migratetype::MOVABLE).unwrap(), order));
+            }
+            assert!(got.iter().all(|&(p, _)| (DIMM..DIMM + DIMM_PAGES).contains(&p)), "cpu {cpu}: {got:x?}");
+            for (p, o) in got {
+                // SAFETY: each block was allocated above with this order and is freed once.
+                unsafe { al.free_pages_pcp(set, p, o) }.unwrap();
+            }
+            assert!(set.count() > 0, "cpu {cpu} holds pages on its lists");
+        }
+    }
+    let listed: Vec<u64> = sets.iter().flat_map(|s| s.blocks()).map(|(_, _, pfn, _)| pfn).collect();
+    let listed_pages: u64 = sets.iter().flat_map(|s| s.blocks()).map(|(_, _, _, o)| 1u64 << o).sum();
+    let before = b.total_free_pages();
+    match mm.offline_pages(&mut b, DIMM, DIMM_PAGES) {
+        Err(mm::hotplug::HotplugError::Offline(OfflineError::Busy { pfn, refcount: 1 })) => {
+            assert!(listed.contains(&pfn), "{pfn:#x} is a listed block")
+        }
+        other => panic!("offline with listed pages: {other:?}"),
+    }
+    assert_eq!(b.total_free_pages(), before, "a refused offline changes nothing");
+    let drained: u64 = sets.iter_mut().map(|s| b.drain_pcp(&mut mm, s).unwrap()).sum();
+    assert_eq!(drained, listed_pages);
+    assert!(drained > 0 && sets.iter().all(|s| s.count() == 0));
+    b.check(&mm).unwrap();
+    mm.offline_pages(&mut b, DIMM, DIMM_PAGES).unwrap();
+    mm.remove_memory(DIMM, DIMM_PAGES).unwrap();
+    assert_eq!(b.total_free_pages(), free0);
+    assert!(verify(&mm).accounting.is_empty());
+    b.check(&mm).unwrap();
+}
