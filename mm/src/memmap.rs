@@ -262,8 +262,12 @@ impl InitCtx<'_> {
         while a < end {
             let (rs, re) = reserved.get(j).map_or((u64::MAX, u64::MAX), |r| (r.start_pfn, r.end_pfn));
             let (b, free) = if rs <= a { (re.min(end), false) } else { (rs.min(end), true) };
-            let refcount = if free { 0 } else { 1 };
-            if !self.sparse.write_pages(a, b, |p| Page { refcount, ..Page::initialized(p, flags) }) {
+            let written = if free {
+                self.sparse.write_pages(a, b, |p| Page::initialized_free(p, flags))
+            } else {
+                self.sparse.write_pages(a, b, |p| Page::initialized(p, flags))
+            };
+            if !written {
                 return false;
             }
             if free {

@@ -227,6 +227,13 @@ impl Page {
         }
     }
 
+    /// [`Page::initialized`] with `__free_pages_core`'s per-page work done (refcount 0; PG_reserved is already
+    /// clear): a free page written by memmap init when the hand-over is fused into it.
+    #[inline(always)]
+    pub const fn initialized_free(pfn: u64, link_bits: u64) -> Page {
+        Page { refcount: 0, ..Page::initialized(pfn, link_bits) }
+    }
+
     /// The SECTION | NODE | ZONE bits of the flags word (`set_page_links`).
     #[inline]
     pub const fn link_bits(pfn: u64, zone: u8, nid: u32) -> u64 {

@@ -45,9 +45,14 @@ fn write_pages(pages: SectionPages<'_>, s: u64, e: u64, nid: u32, zone: u8, hand
     match pages {
         SectionPages::Full(slice) => {
             let flags = Page::link_bits(sec_start, zone, nid);
-            let refcount = if handed { 0 } else { 1 };
-            for (p, pfn) in slice.iter_mut().zip(s..e) {
-                *p = Page { refcount, ..Page::initialized(pfn, flags) };
+            if handed {
+                for (p, pfn) in slice.iter_mut().zip(s..e) {
+                    *p = Page::initialized_free(pfn, flags);
+                }
+            } else {
+                for (p, pfn) in slice.iter_mut().zip(s..e) {
+                    *p = Page::initialized(pfn, flags);
+                }
             }
         }
         // A uniform section holds one memory range of one zone: it is claimed whole.
