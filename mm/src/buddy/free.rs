@@ -78,16 +78,14 @@ impl ZoneCx<'_, '_, '_> {
 
     /// `__free_one_page`. See the module documentation.
     pub(super) fn free_one_page(&mut self, mut pfn: u64, mut order: u32, mt: u64, to_tail: bool) -> Result<(), u64> {
-        // Every buddy, and the higher buddy `buddy_merge_likely` reads, lies in the section of `pfn`.
-        let at = self.pages.anchor(pfn)?;
         let mut buddy_pfn = pfn;
         // Loop invariant: [pfn, pfn + 2^order) is free and off the lists; `order` < MAX_PAGE_ORDER in the body.
         while order < MAX_PAGE_ORDER {
             buddy_pfn = pfn ^ (1 << order);
             // page_is_buddy (a page of another zone is never ours to look at), and below pageblock_order the
             // buddy is taken off its list while it is at hand.
-            let taken = match self.pages.near_mut(at, buddy_pfn) {
-                Some(b) if b.has_type(PageType::BUDDY) && b.private == order as u64 => {
+            let taken = match self.pages.get_mut(buddy_pfn) {
+                Ok(b) if b.has_type(PageType::BUDDY) && b.private == order as u64 => {
                     if order < PAGEBLOCK_ORDER {
                         let links = (b.lru_next, b.lru_prev);
                         b.lru_next = buddy_pfn;
@@ -126,16 +124,22 @@ impl ZoneCx<'_, '_, '_> {
             pfn &= buddy_pfn;
             order += 1;
         }
-        // buddy_merge_likely: the block's higher-order buddy is free, so it will likely merge once its own buddy
-        // comes back: to the tail, so that it is not handed out first.
-        let tail = to_tail
-            || (order < MAX_PAGE_ORDER - 1 && {
-                let higher = (buddy_pfn & pfn) ^ (1 << (order + 1));
-                self.pages
-                    .near_mut(at, higher)
-                    .is_some_and(|b| b.has_type(PageType::BUDDY) && b.private == u64::from(order + 1))
-            });
+        let tail = to_tail || (order < MAX_PAGE_ORDER - 1 && self.buddy_merge_likely(pfn, buddy_pfn, order));
         self.add_free(pfn, order, mt, tail)
+    }
+
+    /// `page_is_buddy`: free, of this order, in this zone (a hole page or a page without memmap never is).
+    #[inline(always)]
+    pub(super) fn page_is_buddy(&self, buddy_pfn: u64, order: u32) -> bool {
+        self.pages.get(buddy_pfn).is_some_and(|b| b.has_type(PageType::BUDDY) && b.private == order as u64)
+    }
+
+    /// `buddy_merge_likely`: the block's higher-order buddy is free, so it will likely merge once its own
+    /// buddy comes back: put it at the tail so it is not handed out first.
+    #[inline(always)]
+    pub(super) fn buddy_merge_likely(&self, pfn: u64, buddy_pfn: u64, order: u32) -> bool {
+        let higher = buddy_pfn & pfn;
+        self.page_is_buddy(higher ^ (1 << (order + 1)), order + 1)
     }
 }
 

@@ -1,8 +1,7 @@
 //! Per-CPU page lists: Linux 6.1's `struct per_cpu_pages` (mm/page_alloc.c), one per CPU and zone, in a
 //! [`PcpSet`] per CPU that its CPU owns (`&mut`; Linux guards each with `pcp->lock`, 4b23a68f9536).
 //!
-//! - lists (`pcp_list`: blocks kept as runs of consecutive blocks): one per migratetype of the pcp types
-//!   (UNMOVABLE, MOVABLE, RECLAIMABLE) and order up to
+//! - lists (`pcp_list`): one per migratetype of the pcp types (UNMOVABLE, MOVABLE, RECLAIMABLE) and order up to
 //!   PAGE_ALLOC_COSTLY_ORDER, and one for pageblock order (`NR_PCP_LISTS`, `order_to_pindex`); an allocation of
 //!   another order, or of HIGHATOMIC, and a free into a HIGHATOMIC or ISOLATE pageblock, bypass them;
 //! - allocation (`rmqueue_pcplist`): from the head of the list of the order and migratetype; an empty list is
@@ -111,13 +110,7 @@ const BULK_PREFETCH_AHEAD: u64 = 8;
 
 impl PerCpuPages {
     fn new(high: u64, batch: u64) -> Self {
-        PerCpuPages {
-            count: 0,
-            high,
-            batch,
-            free_factor: 0,
-            lists: core::array::from_fn(|i| PcpList::new(pindex_to_order(i))),
-        }
+        PerCpuPages { count: 0, high, batch, free_factor: 0, lists: core::array::from_fn(|_| PcpList::new()) }
     }
 }
 
@@ -243,6 +236,7 @@ impl Allocator<'_> {
         let mut lz = self.lock_zone(zi);
         let mut cx = ZoneCx::new(self, zi, &mut lz.area, &mut lz.pages);
         let list = &mut p.lists[pindex];
+        list.reserve(count as usize);
         let got = cx
             .rmqueue_run(order, mt, count, |pfn| list.push_back(pfn, mt))
             .map_err(|pfn| AllocError::Corrupted { pfn })?;
