@@ -115,8 +115,8 @@ impl<'a> ZonePages<'a> {
     }
 
     /// [`ZonePages::get_mut`] for a `pfn` found from an anchor: no lookup when `pfn` is in the anchor's section
-    /// (the memmap of a section is one array; a block's buddies up to MAX_PAGE_ORDER, and their higher buddies,
-    /// always share its section). `None` if the page is not this zone's or has no struct page.
+    /// (the memmap of a section is one array, and a block of at most MAX_PAGE_ORDER never crosses a section: the
+    /// pages of a block reached from its head). `None` if the page is not this zone's or has no struct page.
     #[inline(always)]
     pub(crate) fn near_mut(&mut self, at: Anchor<'a>, pfn: u64) -> Option<&mut Page> {
         if (pfn ^ at.pfn) >> (SECTION_SIZE_BITS - PAGE_SHIFT) != 0 || !core::ptr::eq(at.sparse, self.sparse) {

@@ -293,12 +293,10 @@ impl Allocator<'_> {
             }
             let order = pindex_to_order(pindex);
             while count > 0 {
-                // The blocks go back in list order: start loading the struct pages a few blocks ahead (each free
-                // merges with its buddies, otherwise a cache miss per block under the lock).
-                // The blocks go back oldest first: load what their merges will touch a few blocks ahead, in two
-                // steps (each free otherwise stalls on cache misses under the lock): the block's struct page and
-                // its buddy's; then, half as far ahead, once that buddy is in cache and free, the list
-                // neighbours its unlink writes and the next buddy up.
+                // The blocks go back oldest first: load what their merges will touch a few blocks ahead (each
+                // free otherwise stalls on cache misses under the lock): the block's struct page and its buddies;
+                // then, half as far ahead, once that buddy is in cache and free, the two list neighbours its
+                // unlink writes.
                 let list = &p.lists[pindex];
                 if let Some(ahead) = list.from_back(BULK_PREFETCH_AHEAD) {
                     self.sparse.prefetch_page(ahead);
