@@ -116,15 +116,15 @@ impl Buddy {
                 }
             }
             // One run per stretch of one zone within the range, however it was found.
-            let mut k = first + 1;
-            while k < runs.len() {
-                if runs[k].0 == runs[k - 1].0 && runs[k].1 == runs[k - 1].2 {
-                    runs[k - 1].2 = runs[k].2;
-                    runs.remove(k);
-                } else {
-                    k += 1;
+            let mut range_runs = runs.split_off(first);
+            range_runs.dedup_by(|run, prev| {
+                let joins = run.0 == prev.0 && run.1 == prev.2;
+                if joins {
+                    prev.2 = run.2;
                 }
-            }
+                joins
+            });
+            runs.append(&mut range_runs);
         }
         if !mm.handed.is_empty() {
             mm.handed = crate::memmap::subtract_written(core::mem::take(&mut mm.handed), ranges.to_vec());

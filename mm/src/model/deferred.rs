@@ -153,7 +153,7 @@ impl Mm {
             self.handed.extend(self.deferred.iter().map(|r| crate::memmap::HandedRange {
                 start_pfn: r.start_pfn,
                 end_pfn: r.end_pfn,
-                zone_id: r.nid as usize * crate::zones::MAX_NR_ZONES + r.zone.index(),
+                zone_id: crate::page::zone_id_of_flags(Page::link_bits(r.start_pfn, r.zone as u8, r.nid)),
             }));
             self.handed.sort_unstable_by_key(|h| h.start_pfn);
         }
